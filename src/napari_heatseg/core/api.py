@@ -1,0 +1,135 @@
+"""The public entry points: :func:`segment`, :func:`evolve` and :func:`methods`."""
+
+import inspect
+from typing import NamedTuple
+
+import numpy as np
+
+from . import baselines, dynamics
+from .inputs import prepare, restore_labels
+
+__all__ = ["Step", "evolve", "methods", "segment"]
+
+DEFAULT_METHOD = "heat"
+
+
+class Step(NamedTuple):
+    """One state of an evolution, as yielded by :func:`evolve`."""
+
+    iteration: int
+    labels: np.ndarray
+    energy: float  # NaN for methods that have no energy
+
+
+def methods():
+    """Names accepted by ``method=``: ``"heat"`` first, then every baseline."""
+    return [DEFAULT_METHOD, *baselines.BASELINES]
+
+
+def _runner(method):
+    if method == DEFAULT_METHOD:
+        return dynamics.threshold_dynamics
+    try:
+        return baselines.BASELINES[method]
+    except (KeyError, TypeError):
+        raise ValueError(f"unknown method {method!r}; choose one of {methods()}.") from None
+
+
+def _check_params(runner, method, params):
+    accepted = [
+        name
+        for name, p in inspect.signature(runner).parameters.items()
+        if p.kind == p.KEYWORD_ONLY
+    ]
+    unknown = sorted(set(params) - set(accepted))
+    if unknown:
+        raise TypeError(
+            f"method {method!r} has no parameter {', '.join(map(repr, unknown))}; "
+            f"its parameters are: {', '.join(accepted) or 'none'}."
+        )
+
+
+def evolve(image, start, *, method=DEFAULT_METHOD, channel_axis=None, spacing=None,
+           scope="object", **params):
+    """Evolve ``start`` into a segmentation of ``image``, yielding intermediate states.
+
+    Takes the same arguments as :func:`segment`. Inputs are checked before the
+    generator is returned, so bad input raises here, not at the first ``next``.
+
+    Yields
+    ------
+    step : Step
+        ``(iteration, labels, energy)``: the labels after ``iteration`` updates, in the
+        start's dtype and label values, and the energy of that state (non-increasing for
+        ``method="heat"``; NaN for baselines without an energy). Closing the generator
+        (or dropping it) stops the work.
+    """
+    runner = _runner(method)
+    _check_params(runner, method, params)
+    prepared = prepare(image, start, channel_axis=channel_axis, spacing=spacing, scope=scope)
+    if method == DEFAULT_METHOD:
+        states = runner(prepared, **params)
+    else:
+        states = _single_state(runner, prepared, params)
+    return _as_steps(states, prepared)
+
+
+def _single_state(runner, prepared, params):
+    yield 1, runner(prepared, **params), float("nan")
+
+
+def _as_steps(states, prepared):
+    for iteration, phases, energy in states:
+        yield Step(iteration, restore_labels(phases, prepared), float(energy))
+
+
+def segment(image, start, *, method=DEFAULT_METHOD, channel_axis=None, spacing=None,
+            scope="object", **params):
+    """Segment ``image`` starting from the labels drawn in ``start``.
+
+    Parameters
+    ----------
+    image : (M, N[, P][, C]) array_like
+        2D or 3D image, with one channel axis if ``channel_axis`` is given. Any real
+        dtype and intensity scale: each channel is normalised robustly, so results do
+        not change when the image is scaled and shifted. NaN/inf pixels carry no data.
+    start : (M, N[, P]) array_like of int or bool
+        The rough start: 0 = not marked, each value > 0 is a label (a phase).
+    method : str, optional
+        ``"heat"`` (threshold dynamics with the heat semigroup) or any name from
+        :func:`methods`.
+    channel_axis : int or None, optional
+        Axis of ``image`` holding channels (``-1`` for RGB); None for grey images.
+    spacing : sequence of float, optional
+        Physical voxel size per spatial axis (napari's layer ``scale``); None = 1.
+    scope : {'object', 'inside', 'all'}, optional
+        Where the answer may lie. ``'inside'``: within the marked region (a box or
+        lasso drawn around the object). ``'object'``: one connected object per label,
+        grown or shrunk from the mark. ``'all'``: everything in the image that looks
+        like the marked regions.
+    **params
+        Method parameters (for ``"heat"``, see
+        :func:`napari_heatseg.core.dynamics.threshold_dynamics`).
+
+    Returns
+    -------
+    labels : (M, N[, P]) ndarray
+        Segmentation with the start's label values and dtype (0 = background).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import napari_heatseg as hs
+    >>> yy, xx = np.mgrid[:64, :64]
+    >>> image = ((yy - 32) ** 2 + (xx - 32) ** 2 < 15 ** 2).astype(float)
+    >>> start = np.zeros(image.shape, dtype=np.uint8)
+    >>> start[28:36, 28:36] = 1
+    >>> labels = hs.segment(image, start)
+    >>> int(labels.sum()) in range(650, 760)  # the disk of radius 15 (area 707)
+    True
+    """
+    last = None
+    for last in evolve(image, start, method=method, channel_axis=channel_axis,
+                       spacing=spacing, scope=scope, **params):
+        pass
+    return last.labels

@@ -1,0 +1,108 @@
+"""The heat semigroup with Neumann (reflecting) boundaries, on N-D grids with physical spacing.
+
+The heat semigroup at time tau, ``G_tau = exp(tau * Laplacian)``, is a Gaussian blur with
+standard deviation ``sigma = sqrt(2 tau)`` in physical units, i.e. ``sigma_d = sqrt(2 tau) / h_d``
+voxels along an axis of spacing ``h_d``. Neumann boundaries are obtained by half-sample
+reflection (the Gaussian variant) or exactly by the cosine transform (the DCT variant):
+
+    G_tau u = IDCT[ exp(-tau * sum_d (pi k_d / (N_d h_d))^2) * DCT[u] ].
+
+Neither variant zero-pads or wraps around, so mass is conserved and the blur of a constant
+is that constant.
+"""
+
+import numpy as np
+import scipy.fft
+from scipy import ndimage
+
+__all__ = ["HeatOperator", "heat_step", "sigma_voxels"]
+
+VARIANTS = ("auto", "gaussian", "dct")
+_DCT_FROM_SIGMA = 8.0  # beyond this many voxels the DCT is cheaper than a truncated Gaussian
+
+
+def sigma_voxels(tau, spacing):
+    """Standard deviation in voxels, per axis, of the heat kernel at time ``tau``."""
+    if not (np.isfinite(tau) and tau > 0):
+        raise ValueError(f"`tau` must be a finite positive diffusion time, got {tau!r}.")
+    return tuple(float(np.sqrt(2.0 * tau) / h) for h in spacing)
+
+
+def _dct_factor(shape, tau, spacing, dtype):
+    factor = np.ones((), dtype=np.float64)
+    for axis, (n, h) in enumerate(zip(shape, spacing)):
+        k = np.arange(n, dtype=np.float64)
+        decay = np.exp(-tau * (np.pi * k / (n * h)) ** 2)
+        factor = factor[..., np.newaxis] * decay if axis else decay
+    return factor.astype(dtype)
+
+
+class HeatOperator:
+    """``G_tau`` on a fixed grid, ready to apply many times.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        Spatial shape of the arrays it will be applied to.
+    tau : float
+        Diffusion time in physical units squared.
+    spacing : tuple of float, optional
+        Physical voxel size per axis (default 1).
+    variant : {'auto', 'gaussian', 'dct'}
+        ``'gaussian'``: separable reflect-mode Gaussian (truncated at 4 sigma);
+        ``'dct'``: exact spectral solution; ``'auto'`` picks the faster one.
+    """
+
+    def __init__(self, shape, tau, spacing=None, variant="auto", dtype=np.float32):
+        spacing = tuple(spacing) if spacing is not None else (1.0,) * len(shape)
+        if variant not in VARIANTS:
+            raise ValueError(f"unknown heat variant {variant!r}; choose one of {VARIANTS}.")
+        self.shape = tuple(shape)
+        self.tau = float(tau)
+        self.spacing = spacing
+        self.sigma = sigma_voxels(tau, spacing)
+        if variant == "auto":
+            variant = "dct" if max(self.sigma) > _DCT_FROM_SIGMA else "gaussian"
+        self.variant = variant
+        self.dtype = np.dtype(dtype)
+        self._factor = _dct_factor(self.shape, self.tau, spacing, self.dtype) if variant == "dct" else None
+
+    def __call__(self, u):
+        """Return ``G_tau u`` (a new array; ``u`` is not modified)."""
+        u = np.asarray(u, dtype=self.dtype)
+        if self._factor is not None:
+            spectrum = scipy.fft.dctn(u, type=2, norm="ortho", workers=-1)
+            spectrum *= self._factor
+            return scipy.fft.idctn(spectrum, type=2, norm="ortho", workers=-1).astype(self.dtype, copy=False)
+        sigma = [s if s >= 0.05 else 0 for s in self.sigma]  # a negligible blur along an axis is none
+        return ndimage.gaussian_filter(u, sigma, mode="reflect", truncate=4.0)
+
+
+def heat_step(u, tau, *, spacing=None, variant="auto"):
+    """Apply the Neumann heat semigroup ``G_tau`` to ``u`` once.
+
+    Parameters
+    ----------
+    u : (M, N[, P]) array_like
+        Field to diffuse (for example a phase indicator).
+    tau : float
+        Diffusion time in physical units squared; ``sigma = sqrt(2 tau)``.
+    spacing : sequence of float, optional
+        Physical voxel size per axis.
+    variant : {'auto', 'gaussian', 'dct'}
+        See :class:`HeatOperator`.
+
+    Returns
+    -------
+    (M, N[, P]) ndarray of float32
+        The diffused field.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> ones = np.ones((32, 32))
+    >>> bool(np.allclose(heat_step(ones, 4.0), 1))  # no mass leaks out at the border
+    True
+    """
+    u = np.asarray(u)
+    return HeatOperator(u.shape, tau, spacing, variant)(u)

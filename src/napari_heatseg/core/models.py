@@ -1,0 +1,151 @@
+"""Region models: the fidelity (reaction) term ``D_i(f)`` of each phase.
+
+A model is fitted to the pixels of its phase and returns a cost per pixel; the
+threshold dynamics assigns each pixel to the phase with the smallest
+``lam * D_i - sqrt(pi / tau) * G_tau u_i``. Every model here is fitted by minimising
+``sum_x u_i(x) D_i(x)`` over its parameters (exactly, or by one descent step for the
+mixture), so refitting never raises the energy.
+
+- ``"mean"`` (piecewise constant, Chan-Vese): ``D = ||f - c||^2``.
+- ``"gaussian"``: ``D = 1/2 (f - m)^T S^-1 (f - m) + 1/2 log det S``.
+- ``"gmm"``: a mixture of Gaussians fitted by hard-assignment EM (as in GrabCut):
+  ``D = min_k [ -log pi_k + 1/2 (f - m_k)^T S_k^-1 (f - m_k) + 1/2 log det S_k ]``.
+
+Intensities are the robustly normalised ones (about [0, 1] per channel), so the
+variance floor ``min_std`` is in those units too.
+"""
+
+import numpy as np
+
+__all__ = ["MODELS", "make_model"]
+
+MIN_STD = 0.02  # variance floor: below 2 % of the intensity range we cannot tell noise apart
+
+
+class MeanModel:
+    """Piecewise-constant model: the phase's mean colour."""
+
+    def __init__(self, n_channels, **_):
+        self.mean = None
+
+    def fit(self, samples):
+        if len(samples):
+            self.mean = samples.mean(axis=0)
+        elif self.mean is None:  # an empty phase costs nothing to keep but must not be NaN
+            self.mean = np.full(samples.shape[1], 0.5, dtype=np.float64)
+
+    def cost(self, image):
+        diff = image - self.mean.astype(np.float32)
+        return np.einsum("...c,...c->...", diff, diff)
+
+
+def _gaussian_cost(image, mean, cov):
+    """1/2 Mahalanobis distance plus 1/2 log det, per pixel (float32)."""
+    inv = np.linalg.inv(cov).astype(np.float32)
+    diff = image - mean.astype(np.float32)
+    maha = np.einsum("...c,cd,...d->...", diff, inv, diff, optimize=True)
+    return 0.5 * maha + np.float32(0.5 * np.linalg.slogdet(cov)[1])
+
+
+def _covariance(samples, mean, min_std):
+    n_channels = samples.shape[1]
+    if len(samples) > 1:
+        diff = samples - mean
+        cov = diff.T @ diff / len(samples)
+    else:
+        cov = np.zeros((n_channels, n_channels))
+    return cov + np.eye(n_channels) * min_std**2
+
+
+class GaussianModel:
+    """One Gaussian (mean and covariance) per phase."""
+
+    def __init__(self, n_channels, min_std=MIN_STD, **_):
+        self.min_std = min_std
+        self.mean = None
+        self.cov = None
+
+    def fit(self, samples):
+        if len(samples):
+            samples = samples.astype(np.float64)
+            self.mean = samples.mean(axis=0)
+            self.cov = _covariance(samples, self.mean, self.min_std)
+        elif self.mean is None:
+            self.mean = np.full(samples.shape[1], 0.5)
+            self.cov = np.eye(samples.shape[1]) * 0.25
+
+    def cost(self, image):
+        return _gaussian_cost(image, self.mean, self.cov)
+
+
+class MixtureModel:
+    """A Gaussian mixture per phase, refitted by one hard-assignment EM step per call."""
+
+    def __init__(self, n_channels, components=3, min_std=MIN_STD, max_samples=20000, rng=0, **_):
+        self.components = int(components)
+        self.min_std = min_std
+        self.max_samples = max_samples
+        self.rng = np.random.default_rng(rng)
+        self.means = None
+        self.covs = None
+        self.log_weights = None
+
+    def _init(self, samples):
+        """k-means++ seeding on intensity, then components from the nearest seed."""
+        k = min(self.components, len(samples))
+        centres = [samples[self.rng.integers(len(samples))]]
+        for _ in range(1, k):
+            d2 = np.min([((samples - c) ** 2).sum(axis=1) for c in centres], axis=0)
+            if d2.sum() <= 0:
+                break
+            centres.append(samples[self.rng.choice(len(samples), p=d2 / d2.sum())])
+        centres = np.array(centres)
+        nearest = np.argmin(((samples[:, None, :] - centres[None]) ** 2).sum(axis=2), axis=1)
+        self._refit(samples, nearest, len(centres))
+
+    def _refit(self, samples, assignment, k):
+        means, covs, weights = [], [], []
+        for j in range(k):
+            member = samples[assignment == j]
+            if len(member) == 0:
+                continue
+            mean = member.mean(axis=0)
+            means.append(mean)
+            covs.append(_covariance(member, mean, self.min_std))
+            weights.append(len(member))
+        self.means, self.covs = np.array(means), np.array(covs)
+        self.log_weights = np.log(np.array(weights, dtype=np.float64) / sum(weights))
+
+    def _component_costs(self, image):
+        return np.stack(
+            [_gaussian_cost(image, m, c) - np.float32(lw) for m, c, lw in zip(self.means, self.covs, self.log_weights)],
+            axis=-1,
+        )
+
+    def fit(self, samples):
+        if len(samples) == 0:
+            if self.means is None:
+                GaussianModel.fit(self, samples)  # sets a neutral mean/cov
+                self.means, self.covs, self.log_weights = self.mean[None], self.cov[None], np.zeros(1)
+            return
+        samples = samples.astype(np.float64)
+        if len(samples) > self.max_samples:
+            samples = samples[self.rng.choice(len(samples), self.max_samples, replace=False)]
+        if self.means is None:
+            self._init(samples)
+        assignment = np.argmin(self._component_costs(samples.astype(np.float32)), axis=-1)
+        self._refit(samples, assignment, len(self.means))
+
+    def cost(self, image):
+        return self._component_costs(image).min(axis=-1)
+
+
+MODELS = {"mean": MeanModel, "gaussian": GaussianModel, "gmm": MixtureModel}
+
+
+def make_model(name, n_channels, **options):
+    """Create the region model called ``name`` (one of :data:`MODELS`)."""
+    try:
+        return MODELS[name](n_channels, **options)
+    except KeyError:
+        raise ValueError(f"unknown region model {name!r}; choose one of {', '.join(MODELS)}.") from None
