@@ -1,0 +1,256 @@
+"""Slice-by-slice segmentation of stacks: propagation from annotated slices, independent slices, full 3D.
+
+An annotator labels one slice (or a few) of a 3D or 2D+t stack; :func:`iter_stack` fills in
+the others. In ``"propagate"`` mode each next slice starts from its neighbour's result and
+is re-fitted to its own image by :func:`napari_heatseg.segment` (so the mask follows the
+object, it is not copied), in both directions from every annotated slice, until the object
+vanishes or its area jumps (a leak). Annotated slices are returned as drawn, never
+overwritten. ``"independent"`` segments every slice from the same start, and ``"full3d"``
+segments the volume in one call.
+
+>>> for index, labels, done, total in iter_stack(volume, start):   # doctest: +SKIP
+...     result[index] = labels; progress.update(done, total)
+"""
+
+import numpy as np
+from scipy import ndimage
+
+from .api import DEFAULT_METHOD, segment
+
+__all__ = ["MODES", "iter_stack", "segment_stack"]
+
+MODES = ("propagate", "independent", "full3d")
+
+
+def _normalise_axes(image, start, axis, channel_axis):
+    """Stack axis in image and start coordinates, and the channel axis of one image slice."""
+    ndim = image.ndim
+    if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)) or not -ndim <= axis < ndim:
+        raise ValueError(f"`axis` must be an axis of the image (shape {image.shape}), got {axis!r}.")
+    axis = axis % ndim
+    if channel_axis is None:
+        return axis, axis, None
+    if isinstance(channel_axis, bool) or not isinstance(channel_axis, (int, np.integer)) \
+            or not -ndim <= channel_axis < ndim:
+        raise ValueError(
+            f"channel_axis={channel_axis!r} does not exist in an image of shape {image.shape}; "
+            f"use an axis in [{-ndim}, {ndim - 1}] or None."
+        )
+    channel_axis = channel_axis % ndim
+    if channel_axis == axis:
+        raise ValueError(f"the stack axis ({axis}) cannot also be the channel axis; pass another `axis`.")
+    start_axis = axis - (channel_axis < axis)
+    return axis, start_axis, channel_axis - (channel_axis > axis)
+
+
+def _slice_spacing(spacing, start_ndim, start_axis):
+    if spacing is None:
+        return None
+    spacing = tuple(np.broadcast_to(np.asarray(spacing, dtype=float), (start_ndim,))) \
+        if np.ndim(spacing) == 0 else tuple(spacing)
+    if len(spacing) != start_ndim:
+        raise ValueError(
+            f"`spacing` needs one number per spatial axis of the stack ({start_ndim}), got {spacing}."
+        )
+    return spacing[:start_axis] + spacing[start_axis + 1:]
+
+
+def _annotated(start, start_axis):
+    other = tuple(a for a in range(start.ndim) if a != start_axis)
+    return np.flatnonzero(np.any(start != 0, axis=other))
+
+
+def _propagation_order(annotated, n):
+    """(index, neighbour) pairs: every slice from its nearest annotated slice, outward."""
+    owner = np.argmin(np.abs(np.arange(n)[:, None] - annotated[None, :]), axis=1)
+    order = []
+    for k, a in enumerate(annotated):
+        for step in (-1, 1):
+            i = a + step
+            while 0 <= i < n and owner[i] == k and i not in annotated:
+                order.append((i, i - step))
+                i += step
+    return order
+
+
+def iter_stack(image, start, *, mode="propagate", axis=0, method=DEFAULT_METHOD, channel_axis=None,
+               spacing=None, scope="object", max_area_ratio=3.0, min_area=1, min_contrast=0.25, **params):
+    """Segment a stack slice by slice, yielding each slice as soon as it is done.
+
+    Parameters
+    ----------
+    image : (S, M, N[, P][, C]) array_like
+        The stack: ``S`` slices or time points along ``axis``, each a 2D (or 3D) image,
+        with a channel axis if ``channel_axis`` is given.
+    start : (S, M, N[, P]) array_like of int or bool
+        Labels drawn on one or more slices (0 elsewhere). For ``mode="independent"`` it
+        may also be a single slice's start, used for every slice.
+    mode : {'propagate', 'independent', 'full3d'}
+        ``'propagate'``: from every annotated slice outward in both directions, each slice
+        starts from its neighbour's result (nearest annotated slice wins); annotated slices
+        are returned as drawn. ``'independent'``: every slice from the same start (a
+        stack-shaped start gives each slice the marks of its nearest annotated slice).
+        ``'full3d'``: one :func:`~napari_heatseg.segment` call on the whole volume.
+    axis : int
+        Axis of ``image`` along which the stack is sliced.
+    method, channel_axis, scope, **params
+        As for :func:`~napari_heatseg.segment`; ``channel_axis`` is an axis of ``image``.
+    spacing : sequence of float, optional
+        Physical voxel size per spatial axis of the stack (the stack axis included).
+    max_area_ratio : float
+        Propagation stops for a label whose area grows by more than this factor from one
+        slice to the next (it leaked into a neighbouring structure); that slice is left empty.
+    min_area : int
+        Propagation stops for a label whose area falls below this many pixels (it vanished).
+    min_contrast : float
+        Propagation stops for a label whose contrast with a thin ring around it (mean
+        inside minus mean around, projected on the annotated slice's contrast) falls below
+        this fraction of the contrast on its annotated slice (the object faded out); 0
+        turns the check off. Scale- and shift-free.
+
+    Yields
+    ------
+    index : int
+        Position of the slice along ``axis``.
+    labels : ndarray
+        The slice's labels (spatial shape of one slice, the start's dtype).
+    done, total : int
+        Slices finished so far and slices to do (annotated slices in ``'propagate'`` mode
+        are not counted: they are never recomputed). Closing the generator stops the work.
+    """
+    if mode not in MODES:
+        raise ValueError(f"unknown mode {mode!r}; choose one of {', '.join(map(repr, MODES))}.")
+    if not (np.isfinite(max_area_ratio) and max_area_ratio > 1):
+        raise ValueError(f"`max_area_ratio` must be a number > 1, got {max_area_ratio!r}.")
+    if not hasattr(image, "shape"):
+        image = np.asarray(image)
+    start = np.asarray(start)
+    axis, start_axis, slice_channel_axis = _normalise_axes(image, start, axis, channel_axis)
+    n = image.shape[axis]
+    options = dict(method=method, scope=scope, **params)
+
+    if mode == "full3d":
+        labels = segment(np.asarray(image), start, channel_axis=channel_axis, spacing=spacing, **options)
+        for i in range(n):
+            yield i, np.take(labels, i, axis=start_axis), i + 1, n
+        return
+
+    spatial_ndim = image.ndim - (channel_axis is not None)
+    options.update(channel_axis=slice_channel_axis,
+                   spacing=_slice_spacing(spacing, spatial_ndim, start_axis))
+
+    def image_slice(i):
+        return np.asarray(np.take(image, i, axis=axis))
+
+    if mode == "independent":
+        if start.ndim == spatial_ndim - 1:
+            starts = [start] * n
+        else:
+            annotated = _check_stack_start(start, image, axis, start_axis, spatial_ndim)
+            nearest = annotated[np.argmin(np.abs(np.arange(n)[:, None] - annotated[None, :]), axis=1)]
+            starts = [np.take(start, j, axis=start_axis) for j in nearest]
+        for i in range(n):
+            yield i, segment(image_slice(i), starts[i], **options), i + 1, n
+        return
+
+    annotated = _check_stack_start(start, image, axis, start_axis, spatial_ndim)
+    results = {int(a): np.take(start, a, axis=start_axis) for a in annotated}
+    order = _propagation_order(annotated, n)
+    neighbour_root = {int(a): int(a) for a in annotated}
+    reference = {int(a): _contrasts(results[int(a)], image_slice(int(a)), slice_channel_axis) for a in annotated}
+    for done, (i, neighbour) in enumerate(order, start=1):
+        previous = results[neighbour]
+        labels = np.zeros_like(previous)
+        if previous.any():
+            labels = segment(image_slice(i), previous, **options)
+            labels = _drop_lost(labels, previous, max_area_ratio, min_area)
+            labels = _drop_faded(labels, image_slice(i), slice_channel_axis, reference[neighbour_root[neighbour]],
+                                 min_contrast)
+        neighbour_root[i] = neighbour_root[neighbour]
+        results[i] = labels
+        yield i, labels, done, len(order)
+
+
+def _check_stack_start(start, image, axis, start_axis, spatial_ndim):
+    if start.ndim != spatial_ndim:
+        raise ValueError(
+            f"`start` has shape {start.shape}; for a stack it needs the stack's spatial shape "
+            f"({spatial_ndim} axes, the stack axis included)."
+        )
+    if start.shape[start_axis] != image.shape[axis]:
+        raise ValueError(
+            f"`start` has {start.shape[start_axis]} slices along the stack axis but the image has "
+            f"{image.shape[axis]}; draw the start on the same stack."
+        )
+    annotated = _annotated(start, start_axis)
+    if annotated.size == 0:
+        raise ValueError("`start` marks nothing (all zeros); label the object on at least one slice.")
+    return annotated
+
+
+def _drop_lost(labels, previous, max_area_ratio, min_area):
+    """Remove labels that vanished or whose area jumped from the previous slice's."""
+    out = labels.copy()
+    for value in np.unique(previous[previous != 0]):
+        before = np.count_nonzero(previous == value)
+        after = np.count_nonzero(labels == value)
+        if after < min_area or after > max_area_ratio * before:
+            out[labels == value] = 0
+    return out
+
+
+def _ring(mask, width=3):
+    return ndimage.binary_dilation(mask, iterations=width) & ~mask
+
+
+def _contrasts(labels, image, channel_axis):
+    """Per label: mean intensity inside minus mean in a thin ring around it (per channel)."""
+    image = np.asarray(image, dtype=np.float64)
+    image = image[..., None] if channel_axis is None else np.moveaxis(image, channel_axis, -1)
+    out = {}
+    for value in np.unique(labels[labels != 0]):
+        mask = labels == value
+        ring = _ring(mask)
+        inside, around = image[mask], image[ring]
+        if len(inside) and len(around):
+            out[value] = np.nanmean(inside, axis=0) - np.nanmean(around, axis=0)
+    return out
+
+
+def _drop_faded(labels, image, channel_axis, reference, min_contrast):
+    """Remove labels whose contrast with their surroundings fell below ``min_contrast`` x the annotated one."""
+    if min_contrast <= 0:
+        return labels
+    out = labels.copy()
+    for value, now in _contrasts(labels, image, channel_axis).items():
+        ref = reference.get(value)
+        if ref is None or not np.dot(ref, ref) > 0:
+            continue
+        if np.dot(now, ref) / np.dot(ref, ref) < min_contrast:
+            out[labels == value] = 0
+    return out
+
+
+def segment_stack(image, start, *, mode="propagate", axis=0, **kwargs):
+    """Segment a whole stack and return its label volume (see :func:`iter_stack`).
+
+    Returns
+    -------
+    labels : ndarray
+        The start's shape and dtype: annotated slices as drawn (``'propagate'``), every
+        other slice segmented.
+    """
+    start = np.asarray(start)
+    image_ndim = len(np.shape(image))
+    _, start_axis, _ = _normalise_axes(np.empty((1,) * image_ndim), start, axis, kwargs.get("channel_axis"))
+    if start.ndim == image_ndim - (kwargs.get("channel_axis") is not None) - 1:  # one slice's start
+        shape = list(start.shape)
+        shape.insert(start_axis, np.shape(image)[axis])
+        out = np.zeros(shape, dtype=start.dtype)
+    else:
+        out = start.copy()
+    for index, labels, _, _ in iter_stack(image, start, mode=mode, axis=axis, **kwargs):
+        target = [slice(None)] * out.ndim
+        target[start_axis] = index
+        out[tuple(target)] = labels
+    return out

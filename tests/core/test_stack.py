@@ -1,0 +1,147 @@
+"""Stack propagation, independent slices and full 3D (napari_heatseg.core.stack)."""
+
+import numpy as np
+import pytest
+
+import napari_heatseg as hs
+from napari_heatseg.core.stack import iter_stack, segment_stack
+from conftest import load_item
+
+
+def _cone(n=9, size=48, noise=0.05, seed=0):
+    """A stack of disks whose radius shrinks away from the middle slice; gone at the ends."""
+    rng = np.random.default_rng(seed)  # result-bearing seed
+    yy, xx = np.mgrid[:size, :size]
+    radii = [max(0.0, 14 - 4 * abs(z - n // 2)) for z in range(n)]
+    truth = np.stack([(yy - 24) ** 2 + (xx - 24) ** 2 < r**2 for r in radii])
+    image = truth.astype(np.float32) + rng.normal(0, noise, truth.shape).astype(np.float32)
+    return image, truth, radii
+
+
+def test_propagation_follows_the_object_and_stops_where_it_ends():
+    image, truth, radii = _cone()
+    start = np.zeros(truth.shape, np.uint8)
+    mid = len(radii) // 2
+    start[mid] = truth[mid]
+    out = segment_stack(image, start, mode="propagate", model="mean")
+    areas = out.reshape(len(radii), -1).sum(1)
+    for z, r in enumerate(radii):
+        if r >= 6:  # re-fitted to each slice: the area follows the shrinking disk, not a copy
+            iou = (out[z] & truth[z]).sum() / (out[z] | truth[z]).sum()
+            assert iou > 0.8, (z, iou)
+        if r == 0:
+            assert areas[z] == 0, f"slice {z} has no object but got {areas[z]} px"
+    assert areas[mid - 1] < 0.8 * areas[mid]  # not copied
+
+
+def test_annotated_slices_are_never_overwritten():
+    image, truth, _ = _cone()
+    start = np.zeros(truth.shape, np.uint16)
+    start[4, 20:28, 20:28] = 7  # a rough square: kept as drawn on its slice
+    start[1, 22:26, 22:26] = 7
+    out = segment_stack(image, start, model="mean", max_num_iter=20)
+    np.testing.assert_array_equal(out[4], start[4])
+    np.testing.assert_array_equal(out[1], start[1])
+    assert out.dtype == start.dtype and set(np.unique(out)) <= {0, 7}
+
+
+def test_generator_reports_progress_and_can_stop():
+    image, truth, _ = _cone()
+    start = np.zeros(truth.shape, np.uint8)
+    start[4] = truth[4]
+    gen = iter_stack(image, start, model="mean", max_num_iter=10)
+    first = next(gen)
+    index, labels, done, total = first
+    assert index in (3, 5) and labels.shape == truth.shape[1:] and (done, total) == (1, 8)
+    gen.close()  # cancelling leaves nothing running
+    assert list(gen) == []
+
+
+def test_nearest_annotation_drives_each_slice():
+    image, truth, _ = _cone(n=9)
+    start = np.zeros(truth.shape, np.uint8)
+    start[2] = truth[2] * 1
+    start[6] = truth[6] * 2
+    seen = {i: lab for i, lab, _, _ in iter_stack(image, start, model="mean", max_num_iter=10)}
+    assert sorted(seen) == [0, 1, 3, 4, 5, 7, 8]
+    assert set(np.unique(seen[3])) <= {0, 1} and set(np.unique(seen[5])) <= {0, 2}
+
+
+def test_independent_slices_from_one_start():
+    image, truth, radii = _cone()
+    start2d = truth[4].astype(np.uint8)
+    out = segment_stack(image, start2d, mode="independent", model="mean", scope="all")
+    assert out.shape == truth.shape
+    for z in np.flatnonzero(np.array(radii) >= 6):  # slices holding a clear object
+        iou = (out[z].astype(bool) & truth[z]).sum() / (out[z].astype(bool) | truth[z]).sum()
+        assert iou > 0.8, (z, iou)
+
+
+def test_full3d_equals_one_segment_call():
+    image, truth, _ = _cone()
+    start = np.zeros(truth.shape, np.uint8)
+    start[4, 20:28, 20:28] = 1
+    ours = segment_stack(image, start, mode="full3d", max_num_iter=15)
+    np.testing.assert_array_equal(ours, hs.segment(image, start, max_num_iter=15))
+
+
+def test_time_axis_and_channels():
+    image, truth, _ = _cone(n=5)
+    rgb = np.stack([image, image * 0.5, 1 - image], axis=-1)  # (T, Y, X, C)
+    moved = np.moveaxis(rgb, 0, 2)  # (Y, X, T, C): the stack along axis 2
+    start = np.zeros(truth.shape, np.uint8)
+    start[2] = truth[2]
+    out = segment_stack(moved, np.moveaxis(start, 0, 2), axis=2, channel_axis=-1, model="mean",
+                        max_num_iter=20)
+    ref = segment_stack(rgb, start, axis=0, channel_axis=-1, model="mean", max_num_iter=20)
+    np.testing.assert_array_equal(np.moveaxis(out, 2, 0), ref)
+
+
+@pytest.mark.parametrize("bad, match", [
+    (dict(mode="sideways"), "unknown mode"),
+    (dict(axis=5), "axis"),
+    (dict(max_area_ratio=0.5), "max_area_ratio"),
+])
+def test_bad_options_are_named(bad, match):
+    image, truth, _ = _cone(n=3)
+    with pytest.raises(ValueError, match=match):
+        segment_stack(image, truth.astype(np.uint8), **bad)
+
+
+def test_empty_start_is_refused():
+    image, truth, _ = _cone(n=3)
+    with pytest.raises(ValueError, match="marks nothing"):
+        segment_stack(image, np.zeros(truth.shape, np.uint8))
+
+
+def _brain1_from_one_slice(**params):
+    image, mask, spacing = load_item("mri3d_pyradiomics", "brain1")
+    areas = mask.reshape(len(mask), -1).sum(1)
+    k = int(np.argmax(areas))
+    start = np.zeros_like(mask)
+    start[k] = mask[k]
+    out = segment_stack(image, start, spacing=spacing, **params)
+    truth = mask > 0
+    iou = (truth & (out > 0)).sum() / (truth | (out > 0)).sum()
+    alone = (truth & (start > 0)).sum() / (truth | (start > 0)).sum()
+    return out, mask, iou, alone
+
+
+def test_brain1_propagation_from_the_largest_slice():
+    # Measured (2026-11-22): the annotated slice alone gives 3D IoU 0.24; propagation with the
+    # piecewise-constant model reaches 0.48 (slices 15-17 filled; stops at 14 and 18 where
+    # the contrast fades, GT slice 14 is an odd 247 px). Floor 0.40.
+    out, mask, iou, alone = _brain1_from_one_slice(model="mean")
+    assert alone < 0.3
+    assert iou > 0.40, iou
+    areas = (out > 0).reshape(len(out), -1).sum(1)
+    assert areas[:8].sum() == 0 and areas[20:].sum() == 0  # far from the tumour: nothing
+
+
+def test_brain1_propagation_never_leaks_with_default_model():
+    # with the default (likelihood) model a 2D slice may leak into the whole brain; the area
+    # jump check must catch it: no slice may be larger than 3x the annotated one.
+    out, mask, iou, alone = _brain1_from_one_slice()
+    areas = (out > 0).reshape(len(out), -1).sum(1)
+    assert areas.max() <= 3 * areas[int(np.argmax(mask.reshape(len(mask), -1).sum(1)))]
+    assert iou >= alone - 0.02  # never worse than the annotated slice alone
