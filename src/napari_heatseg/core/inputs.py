@@ -2,16 +2,28 @@
 
 Every method (the heat semigroup and every baseline) receives a :class:`Prepared`
 bundle, so no algorithm has to care about dtypes, channel layout, intensity scale,
-non-finite pixels or label values.
+non-finite pixels or label values. Every check here raises a ``TypeError`` (wrong
+kind of value) or ``ValueError`` (wrong value) whose message says what was received
+and what to pass instead; :func:`check_memory` refuses work that would not fit in RAM.
 """
 
+import os
 from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Prepared", "prepare", "restore_labels", "supported_float_type"]
+__all__ = [
+    "Prepared",
+    "available_memory",
+    "check_memory",
+    "estimate_memory",
+    "prepare",
+    "restore_labels",
+    "supported_float_type",
+]
 
 SCOPES = ("inside", "object", "all")
+_SPACING_RANGE = (1e-150, 1e150)  # squares (tau is in spacing units squared) stay finite and nonzero
 
 
 @dataclass(frozen=True)
@@ -22,13 +34,14 @@ class Prepared:
     ----------
     image : (..., C) float32 ndarray
         Channels last (C = 1 for grey), each channel mapped robustly to about
-        [0, 1] (0.5th and 99.5th percentiles), non-finite pixels set to 0.
+        [0, 1] (0.5th and 99.5th percentiles), non-finite pixels set to 0. A channel
+        that is constant over the finite pixels is 0 everywhere.
     valid : (...) bool ndarray
         True where every channel of the input was finite.
     phases : (...) int32 ndarray
         The start as compact phase indices: 0 = unmarked, k = ``label_values[k-1]``.
     label_values : (K,) ndarray
-        The start's label values, in the start's dtype.
+        The start's label values, sorted, in the start's dtype (bool stays bool).
     spacing : tuple of float
         Physical voxel size per spatial axis.
     scope : str
@@ -50,6 +63,11 @@ class Prepared:
     def spatial_shape(self):
         return self.phases.shape
 
+    @property
+    def is_constant(self):
+        """True if every finite pixel has the same value: the image holds no contrast."""
+        return not np.any(self.image[self.valid])
+
 
 def supported_float_type(dtype):
     """float32 and float64 stay; float16 becomes float32; everything else float64."""
@@ -61,19 +79,169 @@ def supported_float_type(dtype):
     return np.dtype(np.float64)
 
 
+# ---------------------------------------------------------------------------------------
+# Memory
+
+
+def available_memory():
+    """Bytes of RAM available to this process now, or None if it cannot be told.
+
+    The smaller of the system's available memory (psutil, else ``/proc/meminfo``, else
+    ``os.sysconf``) and the room left under a cgroup (container) memory limit.
+    """
+    candidates = [_system_available(), _cgroup_available()]
+    candidates = [c for c in candidates if c is not None]
+    return min(candidates) if candidates else None
+
+
+def _system_available():
+    try:
+        import psutil
+
+        return int(psutil.virtual_memory().available)
+    except Exception:  # psutil missing or unsupported platform: try the OS directly
+        pass
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def _cgroup_available():
+    try:
+        with open("/sys/fs/cgroup/memory.max") as f:
+            limit = f.read().strip()
+        with open("/sys/fs/cgroup/memory.current") as f:
+            current = int(f.read().strip())
+    except (OSError, ValueError):
+        return None
+    if limit == "max":
+        return None
+    return max(int(limit) - current, 0)
+
+
+def estimate_memory(spatial_shape, n_labels, n_channels=1, *, model="gaussian", components=3,
+                    edge=0.0, **_):
+    """Peak working memory, in bytes, of ``method="heat"`` beyond the caller's own arrays.
+
+    Counts the prepared float32 image, the valid mask and phase map, one cost and one
+    diffused indicator per phase, the stacked decision array, the new phase map and the
+    output; calibrated with ``tracemalloc`` at 512**2, 1024**2 and 64x128**2 (measured
+    peaks 54-331 bytes per voxel for 1-16 labels and 1-3 channels, which this bounds
+    from above by 5-50 %).
+
+    Parameters
+    ----------
+    spatial_shape : tuple of int
+        Spatial shape of the image (no channel axis).
+    n_labels : int
+        Number of distinct labels in the start.
+    n_channels : int, optional
+        Number of image channels.
+    model, components, edge
+        The heat parameters that change memory use; other parameters (accepted and
+        ignored here) do not.
+
+    Returns
+    -------
+    int
+        Estimated bytes.
+    """
+    per_voxel = 56 + 16 * n_labels + 12 * n_channels
+    if model == "gmm":
+        per_voxel += 4 * int(components)
+    if edge:
+        per_voxel += 12
+    return int(np.prod(spatial_shape, dtype=np.float64) * per_voxel)
+
+
+def _prepare_bytes(spatial_shape, n_channels, itemsize):
+    """Peak bytes of :func:`prepare`: float work copy, float32 output, masks, phase map."""
+    work = 0 if itemsize in (4, 8) else 8 * n_channels
+    return int(np.prod(spatial_shape, dtype=np.float64) * (work + 5 * n_channels + 24))
+
+
+def check_memory(spatial_shape, n_labels, n_channels=1, **params):
+    """Refuse, before any work, a run whose working memory exceeds the available RAM.
+
+    Parameters
+    ----------
+    spatial_shape, n_labels, n_channels, **params
+        As for :func:`estimate_memory` (pass the heat parameters as given to
+        :func:`napari_heatseg.segment`; only those that change memory use matter).
+
+    Returns
+    -------
+    int
+        The estimate in bytes, when it fits (or when free memory cannot be told).
+
+    Raises
+    ------
+    MemoryError
+        If the estimate exceeds the available memory; the message gives both numbers
+        and the ways out (the dask path, cropping, downsampling).
+    """
+    needed = estimate_memory(spatial_shape, n_labels, n_channels, **params)
+    _refuse_if_too_big(needed, spatial_shape, f"{n_labels} label(s) and {n_channels} channel(s)")
+    return needed
+
+
+def _refuse_if_too_big(needed, spatial_shape, what):
+    available = available_memory()
+    if available is None or needed <= available:
+        return
+    raise MemoryError(
+        f"segmenting an image of spatial shape {tuple(spatial_shape)} with {what} needs about "
+        f"{_gib(needed)} of working memory, but only {_gib(available)} is available. "
+        f"Use the out-of-core dask path (napari_heatseg.core.chunked), crop the image to the "
+        f"region of interest, or downsample it (and use fewer labels) before segmenting."
+    )
+
+
+def _gib(n_bytes):
+    return f"{n_bytes / 2**30:.2f} GiB"
+
+
+# ---------------------------------------------------------------------------------------
+# Arrays
+
+
 def _as_array(value, name):
+    if value is None:
+        raise TypeError(f"`{name}` is None; pass a numpy array (or anything np.asarray accepts).")
+    if isinstance(value, (str, bytes, os.PathLike)):
+        raise TypeError(
+            f"`{name}` is a path or string ({value!r}), not pixels; read the file first "
+            f"(for example tifffile.imread(path)) and pass the array."
+        )
     if hasattr(value, "compute") and not isinstance(value, np.ndarray):
         value = value.compute()  # dask or xarray: the in-memory path needs it whole
     try:
         array = np.asarray(value)
     except Exception as exc:  # ragged lists and the like
-        raise TypeError(f"`{name}` must be an array; numpy could not convert it: {exc}") from exc
-    if array.dtype == object:
         raise TypeError(
-            f"`{name}` has dtype object; pass a numeric array (for example np.asarray(x, dtype=float))."
+            f"`{name}` must be an array; numpy could not convert it ({exc}). "
+            f"Pass a rectangular numeric array."
+        ) from exc
+    if isinstance(value, np.ma.MaskedArray):
+        array = np.ma.filled(value.astype(np.float64), np.nan) if name == "image" else array
+    if array.dtype == object or array.dtype.kind in "USVMm":
+        raise TypeError(
+            f"`{name}` has dtype {array.dtype}, not numbers; pass a numeric array "
+            f"(for example np.asarray(x, dtype=float))."
         )
     if array.size == 0:
-        raise ValueError(f"`{name}` is empty (shape {array.shape}); pass a 2D or 3D image.")
+        raise ValueError(
+            f"`{name}` is empty (shape {array.shape}); pass a 2D (Y, X) or 3D (Z, Y, X) array "
+            f"with at least one pixel."
+        )
     return array
 
 
@@ -81,28 +249,33 @@ def _channel_last(image, channel_axis):
     if channel_axis is None:
         if image.ndim not in (2, 3):
             hint = ""
-            if image.ndim == 3 or (image.ndim == 4 and image.shape[-1] in (3, 4)):
+            if image.ndim in (3, 4) and image.shape[-1] in (3, 4):
                 hint = " If the last axis holds colour channels, pass channel_axis=-1."
             raise ValueError(
                 f"`image` must be 2D (Y, X) or 3D (Z, Y, X) when channel_axis is None; "
-                f"got shape {image.shape}.{hint} For a time series or a stack of volumes, "
-                f"segment one volume at a time or use napari_heatseg.core.stack."
+                f"got {image.ndim}D shape {image.shape}.{hint} For a time series or a stack of "
+                f"volumes, segment one volume at a time or use napari_heatseg.core.stack."
             )
         return image[..., np.newaxis]
     if isinstance(channel_axis, bool) or not isinstance(channel_axis, (int, np.integer)):
-        raise TypeError(f"`channel_axis` must be an int or None, got {channel_axis!r}.")
+        raise TypeError(
+            f"`channel_axis` must be an int or None, got {channel_axis!r}; pass the index of "
+            f"the colour axis (-1 for RGB) or None for grey."
+        )
     if not -image.ndim <= channel_axis < image.ndim:
         raise ValueError(
             f"channel_axis={channel_axis} does not exist in an image with {image.ndim} axes "
             f"(shape {image.shape}); use an axis in [{-image.ndim}, {image.ndim - 1}] or None for grey."
         )
-    image = np.moveaxis(image, channel_axis, -1)
-    if image.ndim - 1 not in (2, 3):
+    moved = np.moveaxis(image, channel_axis, -1)
+    if moved.ndim - 1 not in (2, 3):
         raise ValueError(
-            f"with channel_axis={channel_axis} the image has {image.ndim - 1} spatial axes "
-            f"(shape {image.shape[:-1]}); heatseg segments 2D or 3D images."
+            f"with channel_axis={channel_axis} the image of shape {image.shape} has "
+            f"{moved.ndim - 1} spatial axes {moved.shape[:-1]}; heatseg segments 2D or 3D images: "
+            f"pass channel_axis=None for a grey {image.ndim}D image, or an image with 2 or 3 axes "
+            f"besides the channel axis."
         )
-    return image
+    return moved
 
 
 def _normalise(image):
@@ -110,82 +283,173 @@ def _normalise(image):
     if np.iscomplexobj(image):
         raise TypeError("`image` is complex; pass its magnitude (np.abs) or one real component.")
     if image.dtype == bool:
-        image = image.astype(np.float32)
+        image = image.view(np.uint8)
     work = image.astype(supported_float_type(image.dtype), copy=False)
     valid = np.all(np.isfinite(work), axis=-1)
     if not valid.any():
-        raise ValueError("`image` has no finite pixel (all NaN or inf); there is nothing to segment.")
-    out = np.empty(work.shape, dtype=np.float32)
+        raise ValueError(
+            "`image` has no finite pixel (all NaN or inf); there is nothing to segment. "
+            "Pass an image with finite values (check the file or the reader)."
+        )
+    out = np.zeros(work.shape, dtype=np.float32)
     for c in range(work.shape[-1]):
         values = work[..., c][valid]
         low, high = np.percentile(values, [0.5, 99.5])
         if not high > low:  # a nearly constant channel: fall back to the full range
             low, high = values.min(), values.max()
-        scale = 1.0 / (high - low) if high > low else 0.0
-        channel = (work[..., c] - low) * scale
-        out[..., c] = np.where(valid, channel, 0.0)
+        if not np.isfinite(high - low):  # a range beyond the float type: shrink it first
+            shrink = max(abs(low), abs(high))
+            values, low, high = values / shrink, low / shrink, high / shrink
+        if high > low:  # a constant channel carries no information and stays 0
+            out[..., c][valid] = (values - low) / (high - low)
     return out, valid
 
 
-def _check_start(start, spatial_shape):
+def _shape_hint(raw_shape, start_shape, channel_axis):
+    """Explain a start/image shape mismatch: which channel_axis would make them agree."""
+    fits = [a for a in range(len(raw_shape)) if raw_shape[:a] + raw_shape[a + 1:] == start_shape]
+    if fits:
+        options = " or ".join(f"channel_axis={a - len(raw_shape) if a == len(raw_shape) - 1 else a}"
+                              for a in fits)
+        if channel_axis is None:
+            return f" The image has one axis more than the start: if it holds channels, pass {options}."
+        if len(fits) > 1:
+            return f" Several axes could hold the channels ({options}): pass the right one."
+        return f" channel_axis={channel_axis} looks wrong for this start: pass {options}."
+    if channel_axis is None and sorted(raw_shape) == sorted(start_shape):
+        return " The axes are in a different order: transpose the start to the image's axis order."
+    return " Draw the start on the same grid as the image (same shape, no channel axis)."
+
+
+def _check_start(start, spatial_shape, raw_shape, channel_axis):
     start = _as_array(start, "start")
-    if start.dtype == bool:
-        start = start.astype(np.uint8)
-    if not (np.issubdtype(start.dtype, np.integer)):
-        if np.issubdtype(start.dtype, np.floating) and np.all(np.isfinite(start)) and np.all(
-            start == np.round(start)
-        ):
-            start = start.astype(np.int64)
-        else:
-            raise TypeError(
-                f"`start` must hold integer labels (or bool), got dtype {start.dtype}; "
-                f"convert it with start.astype(int) if its values are whole numbers."
-            )
     if start.shape != tuple(spatial_shape):
         raise ValueError(
-            f"`start` has shape {start.shape} but the image's spatial shape is {tuple(spatial_shape)}; "
-            f"draw the start on the same grid as the image (for colour images pass channel_axis)."
+            f"`start` has shape {start.shape} but the image's spatial shape is {tuple(spatial_shape)}."
+            + _shape_hint(tuple(raw_shape), start.shape, channel_axis)
         )
-    if np.any(start < 0):
-        raise ValueError("`start` has negative labels; use 0 for unmarked and positive integers for labels.")
-    values = np.unique(start)
-    values = values[values != 0]
+    if start.dtype == bool:
+        values = np.array([True]) if start.any() else np.array([], dtype=bool)
+        phases = start.astype(np.int32)
+    else:
+        _check_label_dtype(start)
+        if np.any(start < 0):
+            raise ValueError(
+                f"`start` has negative labels (smallest {start.min()}); use 0 for unmarked and "
+                f"positive integers for labels."
+            )
+        values = np.unique(start)
+        values = values[values != 0]
+        phases = np.zeros(start.shape, dtype=np.int32)
+        if values.size:
+            marked = start != 0
+            phases[marked] = np.searchsorted(values, start[marked]) + 1
     if values.size == 0:
-        raise ValueError("`start` marks nothing (all zeros); draw at least one label on the object.")
-    phases = np.where(start != 0, np.searchsorted(values, start) + 1, 0).astype(np.int32)
+        raise ValueError(
+            "`start` marks nothing (all zeros); draw at least one label (a value > 0) on the "
+            "object to segment."
+        )
     return phases, values
+
+
+def _check_label_dtype(start):
+    if np.issubdtype(start.dtype, np.integer):
+        return
+    if np.issubdtype(start.dtype, np.floating):
+        if not np.all(np.isfinite(start)):
+            raise ValueError(
+                "`start` has NaN or inf values; labels must be whole numbers: set unmarked "
+                "pixels to 0 (for example np.nan_to_num(start)) and pass integer labels."
+            )
+        if np.all(start == np.round(start)):
+            return
+        raise ValueError(
+            "`start` has fractional values, but labels must be whole numbers; if it is a "
+            "probability map, threshold it (start > 0.5), otherwise convert it with start.astype(int)."
+        )
+    raise TypeError(
+        f"`start` must hold integer labels (or bool), got dtype {start.dtype}; "
+        f"pass an integer or bool array."
+    )
 
 
 def _check_spacing(spacing, ndim):
     if spacing is None:
         return (1.0,) * ndim
-    if np.isscalar(spacing):
+    given = spacing
+    if isinstance(spacing, (str, bytes)) or isinstance(spacing, bool):
+        raise TypeError(
+            f"`spacing` must be numbers, one per spatial axis; got {given!r}. "
+            f"Pass for example spacing=({', '.join(['1.0'] * ndim)})."
+        )
+    if np.ndim(spacing) == 0:
         spacing = (spacing,) * ndim
     try:
-        spacing = tuple(float(s) for s in spacing)
+        spacing = tuple(float(s) for s in np.ravel(np.asarray(spacing, dtype=object)))
     except (TypeError, ValueError) as exc:
-        raise TypeError(f"`spacing` must be numbers, one per spatial axis; got {spacing!r}.") from exc
+        raise TypeError(
+            f"`spacing` must be numbers, one per spatial axis; got {given!r}. "
+            f"Pass for example spacing=({', '.join(['1.0'] * ndim)})."
+        ) from exc
     if len(spacing) != ndim:
         raise ValueError(
-            f"`spacing` needs one number per spatial axis ({ndim}), got {len(spacing)}: {spacing}."
+            f"`spacing` needs one number per spatial axis ({ndim}), got {len(spacing)}: {given!r}. "
+            f"Give the physical voxel size along each spatial axis (no channel axis), or None."
         )
     if not all(np.isfinite(s) and s > 0 for s in spacing):
-        raise ValueError(f"`spacing` must be finite and positive, got {spacing}.")
+        raise ValueError(
+            f"`spacing` must be finite and positive, got {spacing}; pass the physical voxel size "
+            f"per axis (napari's layer scale), or None for isotropic unit spacing."
+        )
+    low, high = _SPACING_RANGE
+    if not all(low < s < high for s in spacing):
+        raise ValueError(
+            f"`spacing` {spacing} is too extreme for floating point (tau is in spacing units "
+            f"squared); express it in other units (for example micrometres instead of metres) "
+            f"so that every value lies in ({low:g}, {high:g})."
+        )
     return spacing
 
 
 def prepare(image, start, *, channel_axis=None, spacing=None, scope="object"):
-    """Check and convert the public API's inputs. Inputs are never modified."""
-    if scope not in SCOPES:
+    """Check and convert the public API's inputs. Inputs are never modified.
+
+    Raises
+    ------
+    TypeError, ValueError
+        For input of the wrong kind or value; the message names the argument, what was
+        received and what to pass instead.
+    MemoryError
+        If preparing the image alone would need more memory than is available.
+    """
+    if not isinstance(scope, str) or scope not in SCOPES:
         raise ValueError(f"unknown scope {scope!r}; choose one of {', '.join(map(repr, SCOPES))}.")
-    image = _channel_last(_as_array(image, "image"), channel_axis)
-    phases, values = _check_start(start, image.shape[:-1])
-    normalised, valid = _normalise(image)
+    raw = _as_array(image, "image")
+    image = _channel_last(raw, channel_axis)
     spacing = _check_spacing(spacing, image.ndim - 1)
+    _refuse_if_too_big(_prepare_bytes(image.shape[:-1], image.shape[-1], image.dtype.itemsize),
+                       image.shape[:-1], f"{image.shape[-1]} channel(s)")
+    phases, values = _check_start(start, image.shape[:-1], raw.shape, channel_axis)
+    normalised, valid = _normalise(image)
+    _check_labels_have_data(phases, valid, values)
     return Prepared(normalised, valid, phases, values, spacing, scope)
+
+
+def _check_labels_have_data(phases, valid, values):
+    """Every label must mark at least one finite pixel, or its region model is undefined."""
+    if valid.all():
+        return
+    seen = np.bincount(phases[valid], minlength=len(values) + 1)[1:]
+    empty = values[seen == 0]
+    if empty.size:
+        raise ValueError(
+            f"label(s) {', '.join(map(str, empty.tolist()))} of `start` lie only on NaN/inf pixels "
+            f"of the image, so nothing tells what they look like; draw each label on some finite "
+            f"pixels (or fill the image's non-finite pixels first)."
+        )
 
 
 def restore_labels(phases, prepared):
     """Map phase indices 0..K back to the start's label values, in the start's dtype."""
-    lut = np.concatenate([[0], prepared.label_values]).astype(prepared.label_values.dtype)
+    lut = np.concatenate([np.zeros(1, prepared.label_values.dtype), prepared.label_values])
     return lut[phases]
