@@ -1,0 +1,62 @@
+"""Writing results into napari layers: the preview layer and the undoable Apply."""
+
+import numpy as np
+
+from ._inputs import LayerChoiceError
+
+__all__ = ["PREVIEW_NAME", "apply_labels", "spatial_transform"]
+
+PREVIEW_NAME = "heatseg preview"
+
+
+def spatial_transform(layer, layer_channel_axis=None):
+    """``scale`` and ``translate`` of ``layer`` along its spatial axes."""
+    keep = [a for a in range(layer.ndim) if a != layer_channel_axis]
+    return (tuple(float(layer.scale[a]) for a in keep), tuple(float(layer.translate[a]) for a in keep))
+
+
+def apply_labels(target, labels, *, only_unlabelled=True, metadata=None):
+    """Write the nonzero voxels of ``labels`` into the Labels layer ``target``, undoably.
+
+    The change goes through ``Labels.data_setitem`` inside ``block_history``, so it is
+    one undo step (Ctrl+Z in the viewer, or ``target.undo()``).
+
+    Parameters
+    ----------
+    target : napari.layers.Labels
+    labels : ndarray of int
+        Same shape as ``target.data``; 0 = leave the target as it is.
+    only_unlabelled : bool
+        True: only voxels where the target is 0 change, so existing labels are never
+        altered. False: every nonzero voxel of ``labels`` overwrites the target.
+    metadata : dict, optional
+        Appended to ``target.metadata['heatseg']`` (what produced the labels).
+
+    Returns
+    -------
+    changed : int
+        Number of voxels whose value changed.
+    """
+    data = target.data
+    if tuple(data.shape) != labels.shape:
+        raise LayerChoiceError(f"target layer {target.name!r} has shape {tuple(data.shape)} but the result "
+                               f"has shape {labels.shape}; pick a Labels layer of the image's shape or "
+                               "'new layer'.")
+    write = labels > 0
+    if only_unlabelled:
+        write &= np.asarray(data) == 0
+    indices = np.nonzero(write)
+    values = labels[indices]
+    dtype = np.dtype(data.dtype)
+    if values.size and np.issubdtype(dtype, np.integer) and values.max() > np.iinfo(dtype).max:
+        raise LayerChoiceError(f"label {values.max()} does not fit target layer {target.name!r} "
+                               f"({dtype}); pick another target or 'new layer'.")
+    before = np.asarray(data[indices])
+    changed = int(np.count_nonzero(before != values))
+    if changed:
+        with target.block_history():
+            target.data_setitem(indices, values.astype(dtype))
+    if metadata is not None:
+        target.metadata.setdefault("heatseg", []).append(dict(metadata, changed_voxels=changed,
+                                                              only_unlabelled=only_unlabelled))
+    return changed

@@ -1,0 +1,217 @@
+"""Run the core off the GUI thread: Run / Pause / Step / Cancel around ``hs.evolve``.
+
+The worker side (:func:`core_updates`, :func:`throttled`) is plain Python and runs in a
+napari generator ``thread_worker``; :class:`RunController` lives on the main thread,
+owns the worker and hands every shown state to a callback that writes the preview.
+"""
+
+import math
+import threading
+import time
+from typing import NamedTuple
+
+import numpy as np
+
+__all__ = ["Gate", "RunController", "RunError", "Update", "core_updates", "throttled"]
+
+#: At most this many preview updates per second reach the GUI thread.
+MAX_UPDATES_PER_SECOND = 10
+
+
+class RunError(RuntimeError):
+    """The core failed on the chosen inputs; the message carries the core's explanation."""
+
+
+class Update(NamedTuple):
+    """One state to show: ``labels`` for the run's region of the full grid."""
+
+    region: tuple
+    labels: np.ndarray
+    iteration: int | None  # None for slice-by-slice runs
+    energy: float
+    done: int  # finished slices (slice-by-slice) or 0
+    total: int  # slices to do (slice-by-slice) or 1
+
+
+class Gate:
+    """Pause / step / cancel, shared by the main thread and the worker."""
+
+    def __init__(self):
+        self._condition = threading.Condition()
+        self._paused = False
+        self._steps = 0
+        self._cancelled = False
+        self.abort_requested = lambda: False  # set to the worker's flag once it exists
+
+    @property
+    def paused(self):
+        return self._paused
+
+    def _set(self, paused=None, steps=0, cancelled=False):
+        with self._condition:
+            if paused is not None:
+                self._paused = paused
+            self._steps += steps
+            self._cancelled |= cancelled
+            self._condition.notify_all()
+
+    def pause(self):
+        self._set(paused=True)
+
+    def resume(self):
+        self._set(paused=False)
+
+    def step(self):
+        """Let one more state through, then stay paused."""
+        self._set(paused=True, steps=1)
+
+    def cancel(self):
+        self._set(cancelled=True)
+
+    def wait(self):
+        """Block while paused; False once the run is cancelled (worker side)."""
+        with self._condition:
+            while self._paused and not self._steps and not self._stopped():
+                self._condition.wait(0.05)
+            if self._stopped():
+                return False
+            if self._paused:
+                self._steps -= 1
+            return True
+
+    def _stopped(self):
+        return self._cancelled or self.abort_requested()
+
+
+def core_updates(inputs):
+    """States of the run described by ``inputs`` (a generator; runs in the worker)."""
+    import napari_heatseg as hs
+
+    try:
+        if inputs.where == "propagate":
+            yield from _stack_updates(inputs)
+            return
+        image, start = inputs.core_image_and_start()
+        for step in hs.evolve(image, start, **inputs.as_core_arguments()):
+            yield Update(inputs.region(), step.labels, step.iteration, step.energy, 0, 1)
+    except Exception as exc:
+        raise RunError(f"heatseg could not segment with method {inputs.method!r}: {exc}") from exc
+
+
+def _stack_updates(inputs):
+    from napari_heatseg.core.stack import iter_stack
+
+    arguments = inputs.as_core_arguments()
+    volume = np.zeros_like(inputs.start)
+    for index, labels, done, total in iter_stack(inputs.image, inputs.start, mode="propagate", axis=0,
+                                                 **arguments):
+        volume[index] = labels
+        yield Update((...,), volume.copy(), None, math.nan, done, total)
+
+
+def throttled(updates, gate, min_interval=1 / MAX_UPDATES_PER_SECOND, clock=time.monotonic):
+    """Pass on at most one state per ``min_interval`` (every state while paused).
+
+    Returns the last state (shown or not), or None if cancelled.
+    """
+    last, last_shown = None, -math.inf
+    for update in updates:
+        last = update
+        if gate.paused or clock() - last_shown >= min_interval:
+            yield update
+            last_shown = clock()
+        if not gate.wait():
+            return None
+    return last
+
+
+class RunController:
+    """One run at a time in a napari ``thread_worker``.
+
+    Parameters
+    ----------
+    on_update : callable
+        ``on_update(update)`` on the main thread for every state shown.
+    on_done : callable
+        ``on_done(outcome, message)`` on the main thread when the run ends;
+        ``outcome`` is ``'finished'``, ``'cancelled'`` or ``'failed'``.
+    min_interval : float
+        Smallest time between two shown states, in seconds.
+    """
+
+    def __init__(self, on_update, on_done, min_interval=1 / MAX_UPDATES_PER_SECOND):
+        self._on_update = on_update
+        self._on_done = on_done
+        self.min_interval = min_interval
+        self.worker = None
+        self.gate = None
+        self._progress = None
+        self._outcome = None
+        self.n_updates = 0
+
+    @property
+    def running(self):
+        return self.worker is not None
+
+    def start(self, inputs):
+        from napari.qt.threading import thread_worker
+
+        self.gate = Gate()
+        self.n_updates = 0
+        self._outcome = ("cancelled", "cancelled")
+        self.worker = thread_worker(throttled, start_thread=False)(
+            core_updates(inputs), self.gate, self.min_interval)
+        self.gate.abort_requested = lambda worker=self.worker: worker.abort_requested
+        self.worker.yielded.connect(self._shown)
+        self.worker.returned.connect(self._returned)
+        self.worker.errored.connect(self._errored)
+        self.worker.finished.connect(self._finished)
+        if inputs.where == "propagate":
+            from napari.utils import progress
+
+            self._progress = progress(total=inputs.start.shape[0], desc="heatseg: slice by slice")
+        self.worker.start()
+
+    def pause(self):
+        if self.gate is not None:
+            self.gate.pause()
+
+    def resume(self):
+        if self.gate is not None:
+            self.gate.resume()
+
+    def step(self):
+        if self.gate is not None:
+            self.gate.step()
+
+    def cancel(self):
+        """Stop the run; the last shown state stays in the preview."""
+        if self.worker is not None:
+            self.gate.cancel()
+            self.worker.quit()
+
+    def _shown(self, update):
+        self.n_updates += 1
+        if self._progress is not None:
+            self._progress.n = update.done
+            self._progress.refresh()
+        self._on_update(update)
+
+    def _returned(self, last):
+        if last is None:
+            return
+        self._on_update(last)
+        if last.iteration is None:
+            self._outcome = ("finished", f"done: {last.done} of {last.total} slices")
+        else:
+            self._outcome = ("finished", f"done: {last.iteration} iterations, energy {last.energy:.6g}")
+
+    def _errored(self, exc):
+        self._outcome = ("failed", str(exc))
+
+    def _finished(self):
+        if self._progress is not None:
+            self._progress.close()
+            self._progress = None
+        self.worker = None
+        self._on_done(*self._outcome)

@@ -1,0 +1,294 @@
+"""The heatseg dock widget: gather values, build :class:`SegmentInputs`, run, write layers."""
+
+import numpy as np
+from magicgui.widgets import (ComboBox, Container, FloatSlider, FloatSpinBox, Label, LineEdit,
+                              PushButton, RadioButtons, SpinBox, TextEdit)
+from napari.layers import Image, Labels, Shapes
+from napari.utils.notifications import show_error, show_info, show_warning
+
+import napari_heatseg as hs
+
+from ._inputs import (WHERE, LayerChoiceError, SegmentInputs, core_defaults, image_data, labels_start,
+                      parse_label_ids)
+from ._layers import PREVIEW_NAME, apply_labels, spatial_transform
+from ._run import RunController
+from ._shapes import shapes_start
+
+__all__ = ["SegmentWidget"]
+
+NEW_LAYER = "new layer"
+ONLY_UNLABELLED, OVERWRITE = "only unlabelled voxels", "overwrite"
+
+
+class SegmentWidget(Container):
+    """Segment an image from a rough start (Labels or Shapes), live, with undoable Apply.
+
+    Parameters
+    ----------
+    napari_viewer : napari.viewer.Viewer
+        Injected by napari.
+    """
+
+    def __init__(self, napari_viewer):
+        super().__init__()
+        self._viewer = napari_viewer
+        self._preview = None
+        self._inputs = None
+        self._closed = False
+        self.controller = RunController(self._show, self._done)
+        defaults = core_defaults()
+
+        self._image = ComboBox(label="image", choices=self._choices(Image),
+                               tooltip="The image to segment (2D or 3D; RGB and multichannel too).")
+        self._channel = ComboBox(label="channel axis", choices=["auto", "none", "first", "last"], value="auto",
+                                 tooltip="Data axis holding channels. auto: the colour axis of RGB layers.")
+        self._start = ComboBox(label="start", choices=self._choices(Labels, Shapes),
+                               tooltip="A Labels layer (painted marks) or a Shapes layer (rectangles, "
+                                       "ellipses, polygons filled; paths drawn as scribbles).")
+        self._label_ids = LineEdit(label="label ids", value="all",
+                                   tooltip="Labels of the start layer to use, e.g. '1, 3'; 'all' = every label.")
+        self._shape_label = SpinBox(label="shapes label", value=1, min=1, max=2**16 - 1,
+                                    tooltip="Label value given to the shapes of a Shapes start.")
+        self._method = ComboBox(label="method", choices=hs.methods(), value="heat",
+                                tooltip="heat: threshold dynamics with the heat semigroup; others: baselines.")
+        self._scope = ComboBox(label="scope", choices=["object", "inside", "all"], value="object",
+                               tooltip="object: one object grown/shrunk from each mark; inside: the answer "
+                                       "lies within the marked region (a box); all: everything that looks "
+                                       "like the marks.")
+        self._where = ComboBox(label="where", choices=list(WHERE), value="whole volume",
+                               tooltip="current slice of a 3D stack, the whole image/volume, or slice by "
+                                       "slice from the annotated slice(s), each started from its neighbour.")
+        self._tau = FloatSpinBox(label="tau (0 = auto)", value=0.0, min=0.0, max=1e6, step=0.5,
+                                 tooltip="Diffusion time in physical units squared (sigma = sqrt(2 tau)). "
+                                         "Larger: smoother, rounder masks. 0: sigma = 2 finest voxels.")
+        self._lam = FloatSpinBox(label="lambda (0 = auto)", value=0.0, min=0.0, max=1e6, step=0.1,
+                                 tooltip="Weight of the image fit against boundary length. Larger follows "
+                                         "the image more closely; smaller gives smoother masks. 0: default.")
+        self._model = ComboBox(label="region model", choices=["gaussian", "gmm", "mean"],
+                               value=defaults["model"],
+                               tooltip="gaussian: mean and covariance per region; gmm: a mixture (textured "
+                                       "or colour regions); mean: Chan-Vese piecewise constant.")
+        self._edge = FloatSlider(label="edge", value=defaults["edge"], min=0.0, max=1.0, step=0.05,
+                                 tooltip="0..1: how strongly boundaries prefer image edges (0 = off).")
+        self._max_iter = SpinBox(label="max iterations", value=defaults["max_num_iter"], min=0, max=100_000,
+                                 tooltip="Largest number of iterations at full resolution.")
+        self._heat_params = [self._tau, self._lam, self._model, self._edge, self._max_iter]
+
+        self.run_button = PushButton(text="Run", tooltip="Start, or resume a paused run.")
+        self.pause_button = PushButton(text="Pause")
+        self.step_button = PushButton(text="Step", tooltip="One more iteration (starts a paused run).")
+        self.cancel_button = PushButton(text="Cancel", tooltip="Stop; the preview keeps the last state.")
+        buttons = Container(widgets=[self.run_button, self.pause_button, self.step_button,
+                                     self.cancel_button], layout="horizontal", labels=False)
+        self.status = Label(label="status", value="ready")
+
+        self._target = ComboBox(label="apply to", choices=self._target_choices,
+                                tooltip="Labels layer that receives the preview (undo with Ctrl+Z).")
+        self._mode = RadioButtons(label="apply mode", choices=[ONLY_UNLABELLED, OVERWRITE], value=ONLY_UNLABELLED,
+                                  tooltip="only unlabelled voxels never changes existing labels.")
+        self.apply_button = PushButton(text="Apply")
+        self._reference = ComboBox(label="reference", choices=self._choices(Labels),
+                                   tooltip="Ground-truth Labels layer to compare the preview with.")
+        self.compare_button = PushButton(text="Compare with reference")
+        self.table = TextEdit(label="metrics", value="")
+        self.table.native.setReadOnly(True)
+
+        self.extend([self._image, self._channel, self._start, self._label_ids, self._shape_label,
+                     self._method, self._scope, self._where, *self._heat_params, buttons, self.status,
+                     self._target, self._mode, self.apply_button, self._reference, self.compare_button,
+                     self.table])
+
+        self.run_button.changed.connect(self.run)
+        self.pause_button.changed.connect(self.pause)
+        self.step_button.changed.connect(self.step)
+        self.cancel_button.changed.connect(self.controller.cancel)
+        self.apply_button.changed.connect(self.apply)
+        self.compare_button.changed.connect(self.compare)
+        self._method.changed.connect(self._show_heat_params)
+        for event in (napari_viewer.layers.events.inserted, napari_viewer.layers.events.removed):
+            event.connect(self.reset_choices)
+        self.native.destroyed.connect(self._on_destroyed)
+        self._set_state("ready")
+
+    # ---- choices -----------------------------------------------------------------------------
+    def _choices(self, *kinds):
+        def choices(_widget=None):
+            return [(layer.name, layer) for layer in self._viewer.layers if isinstance(layer, kinds)]
+
+        return choices
+
+    def _target_choices(self, _widget=None):
+        layers = [(layer.name, layer) for layer in self._viewer.layers
+                  if isinstance(layer, Labels) and layer is not self._preview]
+        return [(NEW_LAYER, NEW_LAYER), *layers]
+
+    def _show_heat_params(self, method):
+        for widget in self._heat_params:
+            widget.visible = method == "heat"
+
+    # ---- inputs ------------------------------------------------------------------------------
+    def _params(self):
+        if self._method.value != "heat":
+            return {}
+        params = {"model": self._model.value, "edge": float(self._edge.value),
+                  "max_num_iter": int(self._max_iter.value)}
+        for name, widget in (("tau", self._tau), ("lam", self._lam)):
+            if widget.value > 0:
+                params[name] = float(widget.value)
+        return params
+
+    def gather_inputs(self):
+        """Build :class:`SegmentInputs` from the widget; raise LayerChoiceError if impossible."""
+        image_layer, start_layer = self._image.value, self._start.value
+        if image_layer is None:
+            raise LayerChoiceError("no image layer: open an image (File > Open, or File > Open Sample).")
+        if start_layer is None:
+            raise LayerChoiceError("no start layer: add a Labels layer and paint a rough mark on the "
+                                   "object, or a Shapes layer with a box around it.")
+        image, channel_axis, spacing, layer_channel_axis = image_data(image_layer, self._channel.value)
+        spatial_shape = image.shape[: len(spacing)]
+        where = WHERE[self._where.value]
+        if where == "propagate" and len(spatial_shape) != 3:
+            raise LayerChoiceError("slice by slice needs a 3D image; choose 'whole volume' for a 2D image.")
+        slice_index = None
+        if where == "slice" and len(spatial_shape) == 3:
+            point = np.delete(np.asarray(image_layer.world_to_data(self._viewer.dims.point)),
+                              layer_channel_axis if layer_channel_axis is not None else [])
+            slice_index = int(np.clip(round(float(point[0])), 0, spatial_shape[0] - 1))
+        if isinstance(start_layer, Shapes):
+            start = shapes_start(start_layer, image_layer, spatial_shape, world_point=self._viewer.dims.point,
+                                 label=int(self._shape_label.value), layer_channel_axis=layer_channel_axis)
+        else:
+            start = labels_start(start_layer, spatial_shape, parse_label_ids(self._label_ids.value))
+        if slice_index is not None and not start[slice_index].any():
+            raise LayerChoiceError(f"the start has no mark on slice {slice_index}; paint on the slice you "
+                                   "see, or choose 'whole volume' or 'slice by slice'.")
+        return SegmentInputs(image=image, start=start, method=self._method.value, scope=self._scope.value,
+                             where=where, channel_axis=channel_axis, spacing=spacing,
+                             slice_index=slice_index, params=self._params())
+
+    # ---- run ---------------------------------------------------------------------------------
+    def run(self):
+        """Start a run (or resume a paused one)."""
+        if self.controller.running:
+            self.controller.resume()
+            self._set_state("running")
+            return
+        try:
+            inputs = self.gather_inputs()
+        except LayerChoiceError as exc:
+            show_error(f"heatseg: {exc}")
+            return
+        self._inputs = inputs
+        self._preview = self._fresh_preview(inputs)
+        self.controller.start(inputs)
+        self._set_state("running")
+
+    def pause(self):
+        self.controller.pause()
+        self._set_state("paused")
+
+    def step(self):
+        if not self.controller.running:
+            self.run()
+            if not self.controller.running:
+                return
+        self.controller.step()
+        self._set_state("paused")
+
+    def _fresh_preview(self, inputs):
+        image_layer = self._image.value
+        _, _, _, layer_channel_axis = image_data(image_layer, self._channel.value)
+        scale, translate = spatial_transform(image_layer, layer_channel_axis)
+        empty = np.zeros(inputs.start.shape, dtype=inputs.start.dtype)
+        preview = self._preview
+        if preview is None or preview not in self._viewer.layers:
+            preview = self._viewer.add_labels(empty, name=PREVIEW_NAME, scale=scale, translate=translate)
+        else:
+            preview.data = empty
+            preview.scale, preview.translate = scale, translate
+        preview.metadata["heatseg"] = dict(inputs.metadata(), image=image_layer.name,
+                                           start=self._start.value.name, outcome="running")
+        return preview
+
+    def _show(self, update):
+        if self._closed:
+            return
+        preview = self._preview
+        if preview not in self._viewer.layers:
+            self.controller.cancel()
+            show_warning("heatseg: the preview layer was removed, so the run was cancelled.")
+            return
+        if update.region == (...,):
+            preview.data = update.labels
+        else:
+            preview.data[update.region] = update.labels
+            preview.refresh()
+        if update.iteration is None:
+            self.status.value = f"slice {update.done} of {update.total}"
+        else:
+            self.status.value = f"iteration {update.iteration}, energy {update.energy:.6g}"
+
+    def _done(self, outcome, message):
+        if self._closed:
+            return
+        if self._preview is not None:
+            self._preview.metadata["heatseg"]["outcome"] = outcome
+        if outcome != "failed":  # failures already reached the user as a napari notification
+            self.status.value = message
+        else:
+            self.status.value = "failed (see notification); ready"
+        self._set_state("ready")
+
+    def _set_state(self, state):
+        running = self.controller.running
+        self.run_button.enabled = state != "running"
+        self.pause_button.enabled = state == "running"
+        self.step_button.enabled = True
+        self.cancel_button.enabled = running
+        self.apply_button.enabled = state != "running"
+        self.run_state = state
+
+    def _on_destroyed(self, *_):
+        self._closed = True
+        self.controller.cancel()
+
+    # ---- apply and compare --------------------------------------------------------------------
+    def apply(self):
+        """Write the preview into the target Labels layer (one undo step)."""
+        preview = self._preview
+        if preview is None or preview not in self._viewer.layers or not np.any(preview.data):
+            show_warning("heatseg: nothing to apply; run a segmentation first.")
+            return
+        target = self._target.value
+        if target == NEW_LAYER:
+            name = f"{preview.metadata['heatseg']['image']} heatseg"
+            target = self._viewer.add_labels(np.zeros_like(preview.data), name=name,
+                                             scale=preview.scale, translate=preview.translate)
+            self._target.value = target
+        try:
+            changed = apply_labels(target, np.asarray(preview.data),
+                                   only_unlabelled=self._mode.value == ONLY_UNLABELLED,
+                                   metadata=preview.metadata.get("heatseg"))
+        except LayerChoiceError as exc:
+            show_error(f"heatseg: {exc}")
+            return
+        self._viewer.layers.selection.active = target  # so that Ctrl+Z undoes the Apply
+        self.status.value = f"applied: {changed} voxels changed in {target.name!r} (Ctrl+Z undoes)"
+
+    def compare(self):
+        """Print per-label metrics of the preview against the reference layer."""
+        reference, preview = self._reference.value, self._preview
+        if reference is None or preview is None or preview not in self._viewer.layers:
+            show_warning("heatseg: pick a reference Labels layer and run a segmentation first.")
+            return
+        if reference.data.shape != preview.data.shape:
+            show_error(f"heatseg: reference {reference.name!r} has shape {reference.data.shape}, the preview "
+                       f"{preview.data.shape}; pick a reference of the image's shape.")
+            return
+        from napari_heatseg.core import metrics
+
+        rows = metrics.compare(np.asarray(reference.data), np.asarray(preview.data),
+                               spacing=tuple(float(s) for s in preview.scale))
+        self.table.value = metrics.format_table(rows)
+        show_info("heatseg: metrics computed")
