@@ -22,6 +22,8 @@ import numpy as np
 __all__ = ["HeatsegIOError", "SUFFIXES", "atomic_write", "read_image", "stem", "suffix", "write_labels"]
 
 SUFFIXES = (".tif", ".tiff", ".npy", ".nii", ".nii.gz")
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
 
 
 class HeatsegIOError(OSError):
@@ -80,11 +82,19 @@ def _tif_spacing(tif, ndim):
 
 
 def _read_tif(path):
+    import logging
+
     import tifffile
 
-    with tifffile.TiffFile(path) as tif:
-        image = tif.asarray()
-        spacing = _tif_spacing(tif, image.ndim)
+    logger = logging.getLogger("tifffile")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)  # its warnings would duplicate our one-line error
+    try:
+        with tifffile.TiffFile(path) as tif:
+            image = tif.asarray()
+            spacing = _tif_spacing(tif, image.ndim)
+    finally:
+        logger.setLevel(level)
     return image, spacing
 
 
@@ -175,6 +185,7 @@ def atomic_write(path, write, *, overwrite=False):
     os.close(fd)
     try:
         write(Path(tmp))
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes it private; give it a normal file's mode
         if path.exists() and not overwrite:  # appeared while we were writing
             raise HeatsegIOError(f"{path}: appeared while writing; not replaced (pass overwrite=True).")
         os.replace(tmp, path)

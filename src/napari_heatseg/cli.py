@@ -1,0 +1,389 @@
+"""The ``heatseg`` command: ``segment`` one image, ``batch`` a folder, ``demo`` the samples.
+
+    heatseg segment IMAGE --start MASK -o OUT [--method --scope --spacing z,y,x
+                    --channel-axis N --param key=value ... --stack MODE --overwrite]
+    heatseg batch IN_DIR -o OUT_DIR (--start MASK | --start-dir DIR | --start-method NAME)
+                    [--workers N | --scheduler ADDRESS] [same options as segment]
+    heatseg demo [--out DIR] [--overwrite]
+
+Outputs are written atomically (temporary file + rename) and never replace an existing file
+unless ``--overwrite`` is given; inputs are never replaced. A user error prints one line on
+stderr and exits with status 1 (2 for a malformed command line).
+"""
+
+import argparse
+import ast
+import csv
+import io
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["main"]
+
+
+class UserError(Exception):
+    """A problem with the command line or files, reported as one line."""
+
+
+def _parse_spacing(text):
+    try:
+        values = tuple(float(v) for v in text.replace(" ", "").split(","))
+    except ValueError:
+        raise UserError(f"--spacing {text!r}: give numbers separated by commas, e.g. 6.5,0.78,0.78") from None
+    if not all(np.isfinite(v) and v > 0 for v in values):
+        raise UserError(f"--spacing {text!r}: every value must be finite and positive.")
+    return values
+
+
+def _parse_params(items):
+    params = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip().isidentifier():
+            raise UserError(f"--param {item!r}: write it as name=value, e.g. --param max_num_iter=50")
+        lowered = value.strip().lower()
+        if lowered in ("true", "false", "none"):
+            parsed = {"true": True, "false": False, "none": None}[lowered]
+        else:
+            try:
+                parsed = ast.literal_eval(value.strip())
+            except (ValueError, SyntaxError):
+                parsed = value.strip()
+        params[key.strip()] = parsed
+    return params
+
+
+def _add_method_options(parser):
+    parser.add_argument("--method", default="heat", help="segmentation method (see `heatseg methods`); default heat")
+    parser.add_argument("--scope", default="object", choices=("object", "inside", "all"),
+                        help="object: one object grown from each label; inside: within the marked region; "
+                             "all: everything that looks like the marks (default object)")
+    parser.add_argument("--spacing", type=str, default=None,
+                        help="voxel size per spatial axis, e.g. 6.5,0.78,0.78 (default: from the file, else 1)")
+    parser.add_argument("--channel-axis", type=int, default=None, help="axis of the colour channels (RGB: -1)")
+    parser.add_argument("--param", action="append", metavar="NAME=VALUE",
+                        help="method parameter, repeatable, e.g. --param lam=2 --param max_num_iter=50")
+    parser.add_argument("--stack", choices=("propagate", "independent", "full3d"), default=None,
+                        help="segment slice by slice along --axis: propagate from the annotated slices, "
+                             "or each slice independently from the same start")
+    parser.add_argument("--axis", type=int, default=0, help="stack axis for --stack (default 0)")
+    parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+
+
+def _settings(args):
+    if args.method not in _methods():
+        raise UserError(f"--method {args.method!r} is unknown; choose one of {', '.join(_methods())}.")
+    return dict(method=args.method, scope=args.scope,
+                spacing=list(_parse_spacing(args.spacing)) if args.spacing else None,
+                channel_axis=args.channel_axis, params=_parse_params(args.param),
+                stack=args.stack, axis=args.axis)
+
+
+def _methods():
+    import napari_heatseg as hs
+
+    return hs.methods()
+
+
+def _progress(**kwargs):
+    from tqdm.auto import tqdm
+
+    return tqdm(file=sys.stderr, dynamic_ncols=True, disable=None, **kwargs)
+
+
+def _same_file(a, b):
+    try:
+        return Path(a).resolve() == Path(b).resolve()
+    except OSError:
+        return False
+
+
+# ----------------------------------------------------------------------------------- segment
+
+def _cmd_segment(args):
+    import napari_heatseg as hs
+    from napari_heatseg.core.io import _check_target, read_image, write_labels
+    from napari_heatseg.core.stack import iter_stack
+
+    for name, path in (("IMAGE", args.image), ("--start", args.start)):
+        if _same_file(path, args.output):
+            raise UserError(f"-o {args.output} is the {name} file; heatseg never replaces its inputs.")
+    settings = _settings(args)
+    _check_target(args.output, args.overwrite)  # fail before the work, not after
+    image, file_spacing = read_image(args.image)
+    start, _ = read_image(args.start)
+    spatial_ndim = image.ndim - (settings["channel_axis"] is not None)
+    spacing = settings["spacing"] or (file_spacing if file_spacing and len(file_spacing) == spatial_ndim else None)
+    options = dict(method=settings["method"], scope=settings["scope"], channel_axis=settings["channel_axis"],
+                   spacing=spacing, **settings["params"])
+    t0 = time.perf_counter()
+    if settings["stack"] is None:
+        labels = None
+        with _progress(desc="heatseg", unit="it") as bar:
+            for step in hs.evolve(image, start, **options):
+                labels = step.labels
+                bar.update(1)
+                if np.isfinite(step.energy):
+                    bar.set_postfix(energy=f"{step.energy:.4g}", refresh=False)
+    else:
+        with _progress(desc="slices", unit="slice") as bar:
+            def tracked():
+                for item in iter_stack(image, start, mode=settings["stack"], axis=settings["axis"], **options):
+                    bar.total = item[3]
+                    bar.update(1)
+                    yield item
+            labels = _assemble(start, image, settings, tracked())
+    like = args.image if str(args.output).lower().endswith((".nii", ".nii.gz")) and \
+        str(args.image).lower().endswith((".nii", ".nii.gz")) else None
+    path = write_labels(args.output, labels, spacing=spacing, overwrite=args.overwrite, like=like)
+    print(f"wrote {path} ({np.count_nonzero(labels)} labelled voxels, {time.perf_counter() - t0:.1f} s)")
+    return 0
+
+
+def _assemble(start, image, settings, items):
+    """Put (index, slice labels, ...) items back into a volume of the stack's shape."""
+    from napari_heatseg.core.stack import _normalise_axes
+
+    channel_axis = settings["channel_axis"]
+    _, start_axis, _ = _normalise_axes(image, start, settings["axis"], channel_axis)
+    spatial_ndim = image.ndim - (channel_axis is not None)
+    if start.ndim == spatial_ndim - 1:
+        shape = list(start.shape)
+        shape.insert(start_axis, image.shape[settings["axis"]])
+        out = np.zeros(shape, dtype=start.dtype)
+    else:
+        out = np.array(start, copy=True)
+    for index, labels, _, _ in items:
+        target = [slice(None)] * out.ndim
+        target[start_axis] = index
+        out[tuple(target)] = labels
+    return out
+
+
+# ------------------------------------------------------------------------------------- batch
+
+def _cmd_batch(args):
+    from napari_heatseg.core.batch import clean_stale_parts, find_inputs, make_jobs, run_jobs
+
+    given = [x for x in (args.start, args.start_dir, args.start_method) if x]
+    if len(given) != 1:
+        raise UserError("give exactly one of --start FILE (shared), --start-dir DIR (one per image, same name) "
+                        "or --start-method NAME (e.g. threshold_otsu).")
+    if args.start_method and args.start_method not in _methods():
+        raise UserError(f"--start-method {args.start_method!r} is unknown; choose one of {', '.join(_methods()[1:])}.")
+    if args.start_method and args.stack == "propagate":
+        raise UserError("--start-method marks every slice, so --stack propagate has nothing to propagate; "
+                        "use --stack independent.")
+    if args.start_dir and not Path(args.start_dir).is_dir():
+        raise UserError(f"--start-dir {args.start_dir}: folder not found.")
+    if args.start and not Path(args.start).is_file():
+        raise UserError(f"--start {args.start}: file not found.")
+    if args.workers < 1:
+        raise UserError(f"--workers must be at least 1, got {args.workers}.")
+    settings = _settings(args)
+    inputs = find_inputs(args.input_dir)
+    out_dir = Path(args.output)
+    if _same_file(out_dir, args.input_dir) or (args.start_dir and _same_file(out_dir, args.start_dir)):
+        raise UserError(f"-o {out_dir} is an input folder; heatseg never replaces its inputs. Choose another folder.")
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UserError(f"-o {out_dir} is a file; give a folder.")
+    if not out_dir.parent.is_dir():
+        raise UserError(f"-o {out_dir}: its parent folder {out_dir.parent} does not exist.")
+    out_dir.mkdir(exist_ok=True)
+    if not os.access(out_dir, os.W_OK):
+        raise UserError(f"-o {out_dir}: folder is not writable; choose another folder.")
+    stale = clean_stale_parts(out_dir, [p.name for p in inputs])
+    jobs, skipped = make_jobs(inputs, out_dir, settings=settings, start=args.start, start_dir=args.start_dir,
+                              start_method=args.start_method, overwrite=args.overwrite)
+    where = f"scheduler {args.scheduler}" if args.scheduler else (
+        f"{min(args.workers, len(jobs))} local workers" if args.workers > 1 and len(jobs) > 1 else "this process")
+    print(f"heatseg batch: {len(inputs)} images, {len(skipped)} already done, {len(jobs)} to do, on {where}"
+          + (f"; removed {len(stale)} stale temporary files" if stale else ""), file=sys.stderr)
+    results = []
+    with _progress(total=len(jobs), desc="batch", unit="image") as bar:
+        def on_result(record):
+            bar.update(1)
+            if record["status"] == "failed":
+                bar.write(f"failed: {record['name']}: {record['reason']}", file=sys.stderr)
+        try:
+            results = run_jobs(jobs, workers=args.workers, scheduler=args.scheduler, on_result=on_result)
+        except KeyboardInterrupt:
+            bar.close()
+            print("heatseg batch: interrupted; finished outputs are kept, run the same command again to resume.",
+                  file=sys.stderr)
+            return 130
+    done = [r for r in results if r["status"] == "done"]
+    failed = [r for r in results if r["status"] == "failed"]
+    print(f"done {len(done)}, skipped {len(skipped)}, failed {len(failed)} -> {out_dir}")
+    for record in skipped:
+        print(f"  skipped {record['name']}: {record['reason']}")
+    for record in failed:
+        print(f"  failed  {record['name']}: {record['reason']}")
+    return 1 if failed else 0
+
+
+# -------------------------------------------------------------------------------------- demo
+
+def _display(image, channel_axis):
+    """float RGB in [0, 1] for an overlay (robust grey levels)."""
+    image = np.asarray(image, dtype=np.float64)
+    if channel_axis is not None:
+        image = np.moveaxis(image, channel_axis, -1)[..., :3]
+    low, high = np.nanpercentile(image, [0.5, 99.5])
+    image = np.clip((image - low) / (high - low if high > low else 1.0), 0, 1)
+    return image if channel_axis is not None else np.repeat(image[..., None], 3, axis=-1)
+
+
+def _overlay(sample, labels):
+    """RGB uint8 overlay: result (yellow), ground truth (cyan), start (magenta)."""
+    from skimage.segmentation import find_boundaries
+
+    image = _display(sample["image"], sample["channel_axis"])
+    layers = [(labels, (1.0, 1.0, 0.0)), (sample["start"], (1.0, 0.0, 1.0))]
+    if sample["truth"] is not None:
+        layers.insert(1, (sample["truth"], (0.0, 1.0, 1.0)))
+    if labels.ndim == 3:  # the slice where the result and the truth are largest
+        weight = (labels > 0).sum(axis=(1, 2)) + (sample["start"] > 0).sum(axis=(1, 2))
+        z = int(np.argmax(weight))
+        image = image[z]
+        layers = [(lab[z], colour) for lab, colour in layers]
+    out = image.copy()
+    for lab, colour in layers:
+        edge = find_boundaries(lab, mode="inner")
+        out[edge] = colour
+    zoom = max(1, 400 // max(out.shape[:2]))  # small images: enlarge (nearest) to be legible
+    out = out.repeat(zoom, axis=0).repeat(zoom, axis=1)
+    return (out * 255).astype(np.uint8)
+
+
+def _iou(truth, labels):
+    truth, pred = truth > 0, labels > 0
+    union = np.count_nonzero(truth | pred)
+    return np.count_nonzero(truth & pred) / union if union else 1.0
+
+
+def _cmd_demo(args):
+    import napari_heatseg as hs
+    from napari_heatseg.core.io import atomic_write, write_labels
+    from napari_heatseg.samples import SAMPLES, load_sample
+
+    out_dir = Path(args.out)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UserError(f"--out {out_dir} is a file; give a folder.")
+    if out_dir.is_dir() and any(out_dir.iterdir()) and not args.overwrite:
+        raise UserError(f"--out {out_dir} exists and is not empty; pass --overwrite to replace the demo "
+                        f"files in it, or choose another folder.")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    params = _parse_params(args.param)
+    method = args.method
+    if method not in hs.methods():
+        raise UserError(f"--method {method!r} is unknown; choose one of {', '.join(hs.methods())}.")
+    rows = []
+    for name in SAMPLES:
+        sample = load_sample(name)
+        t0 = time.perf_counter()
+        labels = hs.segment(sample["image"], sample["start"], method=method, scope=sample["scope"],
+                            spacing=sample["spacing"], channel_axis=sample["channel_axis"], **params)
+        seconds = time.perf_counter() - t0
+        write_labels(out_dir / f"{name}_labels.tif", labels, spacing=sample["spacing"], overwrite=True)
+        overlay = _overlay(sample, labels)
+        atomic_write(out_dir / f"{name}_overlay.png", lambda tmp: _write_png(tmp, overlay), overwrite=True)
+        iou = _iou(sample["truth"], labels) if sample["truth"] is not None else None
+        rows.append(dict(sample=name, shape="x".join(map(str, labels.shape)), scope=sample["scope"],
+                         iou="" if iou is None else f"{iou:.3f}", seconds=f"{seconds:.2f}"))
+        print(f"{name:10s} {rows[-1]['shape']:>12s}  IoU {rows[-1]['iou'] or 'n/a':>5s}  {seconds:6.2f} s",
+              file=sys.stderr)
+    _write_tables(out_dir, rows, method, params)
+    print(_markdown(rows, method, params))
+    print(f"heatseg demo: wrote labels, overlays (yellow: result, cyan: ground truth, magenta: start) "
+          f"and results.md/results.csv to {out_dir.resolve()}")
+    return 0
+
+
+def _write_png(path, rgb):
+    import imageio.v3 as iio
+
+    iio.imwrite(path, rgb, extension=".png")
+
+
+def _markdown(rows, method, params):
+    lines = [f"heatseg demo: method {method}" + (f", params {params}" if params else ""), "",
+             "| sample | shape | scope | IoU | time (s) |", "|---|---|---|---|---|"]
+    lines += [f"| {r['sample']} | {r['shape']} | {r['scope']} | {r['iou'] or 'n/a'} | {r['seconds']} |" for r in rows]
+    return "\n".join(lines)
+
+
+def _write_tables(out_dir, rows, method, params):
+    from napari_heatseg.core.io import atomic_write
+
+    text = _markdown(rows, method, params) + "\n"
+    atomic_write(out_dir / "results.md", lambda tmp: Path(tmp).write_text(text), overwrite=True)
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write(out_dir / "results.csv", lambda tmp: Path(tmp).write_text(buffer.getvalue()), overwrite=True)
+
+
+# -------------------------------------------------------------------------------------- main
+
+def _parser():
+    parser = argparse.ArgumentParser(prog="heatseg", description="Segmentation with the heat semigroup.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    seg = sub.add_parser("segment", help="segment one image from a start mask")
+    seg.add_argument("image", help="image file (.tif, .npy, .nii, .nii.gz)")
+    seg.add_argument("--start", required=True, help="start labels, same spatial shape as the image")
+    seg.add_argument("-o", "--output", required=True, help="output label file (.tif, .npy, .nii, .nii.gz)")
+    _add_method_options(seg)
+    seg.set_defaults(run=_cmd_segment)
+
+    batch = sub.add_parser("batch", help="segment every image of a folder (resumable, in parallel)")
+    batch.add_argument("input_dir", help="folder of images")
+    batch.add_argument("-o", "--output", required=True, help="output folder (outputs keep the input names)")
+    batch.add_argument("--start", help="one start file shared by every image")
+    batch.add_argument("--start-dir", help="folder of starts, matched to images by name")
+    batch.add_argument("--start-method", help="make each start with this baseline (e.g. threshold_otsu)")
+    batch.add_argument("--workers", type=int, default=min(os.cpu_count() or 1, 4),
+                       help="worker processes on a local dask cluster (1: run in this process)")
+    batch.add_argument("--scheduler", help="address of an existing dask scheduler, e.g. tcp://host:8786")
+    _add_method_options(batch)
+    batch.set_defaults(run=_cmd_batch)
+
+    demo = sub.add_parser("demo", help="run on the bundled samples; writes masks, overlays and an IoU/time table")
+    demo.add_argument("--out", default="heatseg-demo", help="output folder (default ./heatseg-demo)")
+    demo.add_argument("--method", default="heat", help="method to run (default heat)")
+    demo.add_argument("--param", action="append", metavar="NAME=VALUE", help="method parameter, repeatable")
+    demo.add_argument("--overwrite", action="store_true", help="write into a non-empty --out folder")
+    demo.set_defaults(run=_cmd_demo)
+
+    methods = sub.add_parser("methods", help="list the method names")
+    methods.set_defaults(run=lambda args: print("\n".join(_methods())) or 0)
+    return parser
+
+
+def main(argv=None):
+    """Entry point of the ``heatseg`` command; returns the exit status."""
+    args = _parser().parse_args(argv)
+    from napari_heatseg.core.io import HeatsegIOError
+
+    try:
+        return args.run(args)
+    except (UserError, HeatsegIOError, ValueError, TypeError) as exc:
+        print(f"heatseg {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+    except MemoryError:
+        print(f"heatseg {args.command}: error: out of memory; use a smaller image, --stack independent, "
+              f"or the chunked dask path (napari_heatseg.core.chunked).", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"heatseg {args.command}: interrupted; nothing half-written was left behind.", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
