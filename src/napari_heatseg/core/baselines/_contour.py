@@ -1,0 +1,160 @@
+"""Seeded and contour baselines: marker watershed, random walker, Chan-Vese and morphological snakes."""
+
+import numpy as np
+from scipy import ndimage as ndi
+from skimage import segmentation
+
+from ._task import Task, check_2d
+
+__all__ = ["chan_vese", "morph_chan_vese", "morph_geodesic", "random_walker", "watershed"]
+
+
+def _gradient(task, sigma):
+    """Gradient magnitude summed over channels, smoothed by ``sigma`` physical units."""
+    sigmas = tuple(sigma * min(task.spacing) / h for h in task.spacing)
+    gradient = np.zeros(task.seeds.shape, np.float32)
+    for c in range(task.image.shape[-1]):
+        gradient += ndi.gaussian_gradient_magnitude(task.image[..., c], sigmas, mode="reflect")
+    return gradient
+
+
+def watershed(prepared, *, sigma=1.0, compactness=0.0):
+    """Marker watershed on the gradient magnitude (:func:`skimage.segmentation.watershed`).
+
+    Markers are the labels' seeds and the background seeds (see
+    :class:`~napari_heatseg.core.baselines._task.Task`). The gradient is summed over
+    all channels and computed with spacing. 2D and 3D.
+
+    Parameters
+    ----------
+    sigma : float
+        Gaussian smoothing of the gradient, in finest voxels (scaled per axis by the
+        spacing).
+    compactness : float
+        Compact watershed weight; 0 = classical watershed.
+    """
+    task = Task(prepared)
+    markers = task.marker_image()
+    basins = segmentation.watershed(_gradient(task, sigma), markers, compactness=compactness)
+    basins[basins == prepared.n_labels + 1] = 0
+    return task.finish(basins)
+
+
+def random_walker(prepared, *, beta=130.0, tol=1e-3):
+    """Random walker from the seeds (:func:`skimage.segmentation.random_walker`).
+
+    Every channel is used (``channel_axis``) and the voxel spacing is passed on.
+    Background seeds as for :func:`watershed`. 2D and 3D.
+
+    Parameters
+    ----------
+    beta : float
+        Edge penalty: larger values make the walker stop harder at intensity edges.
+    tol : float
+        Tolerance of the conjugate-gradient solver.
+    """
+    task = Task(prepared)
+    markers = task.marker_image()
+    markers[~task.valid & (markers == 0)] = -1  # inactive: no data there
+    if markers.max() < prepared.n_labels + 1:
+        raise ValueError(
+            "random_walker found no background seed (every unmarked pixel looks like a "
+            "marked one); mark a smaller region or use scope='inside' with a box."
+        )
+    result = segmentation.random_walker(task.image, markers, beta=beta, mode="cg_j", tol=tol,
+                                        spacing=task.spacing, channel_axis=-1)
+    result[(result == prepared.n_labels + 1) | (result < 0)] = 0
+    return task.finish(result)
+
+
+def _per_label(task, run, initial):
+    masks = [run(initial(k)) for k in range(1, task.n_labels + 1)]
+    return task.finish(task.combine([np.asarray(m, bool) for m in masks]))
+
+
+def morph_chan_vese(prepared, *, num_iter=100, smoothing=1, lambda1=1.0, lambda2=1.0):
+    """Morphological Chan-Vese (:func:`skimage.segmentation.morphological_chan_vese`).
+
+    Started from each label's seeds (one two-phase run per label; overlaps go to
+    the nearest seed). Grey only: colour images are reduced to their luminance.
+    2D and 3D; the spacing is not used (the library has no spacing option).
+
+    Parameters
+    ----------
+    num_iter : int
+        Number of iterations.
+    smoothing : int
+        Smoothing steps per iteration (1-4).
+    lambda1, lambda2 : float
+        Weights of the inside and outside fidelity.
+    """
+    task = Task(prepared)
+
+    def run(init):
+        return segmentation.morphological_chan_vese(task.grey, num_iter, init_level_set=init,
+                                                    smoothing=smoothing, lambda1=lambda1,
+                                                    lambda2=lambda2)
+
+    return _per_label(task, run, lambda k: task.seeds == k)
+
+
+def morph_geodesic(prepared, *, num_iter=100, sigma=2.0, alpha=100.0, smoothing=1, balloon=None):
+    """Morphological geodesic active contour (:func:`skimage.segmentation.morphological_geodesic_active_contour`).
+
+    The edge map is :func:`skimage.segmentation.inverse_gaussian_gradient` of the
+    grey image (luminance for colour). With ``scope="inside"`` the contour starts on
+    the marked region and shrinks onto the object; otherwise it starts on the
+    seeds and grows. 2D and 3D; the spacing is not used (no spacing option).
+
+    Parameters
+    ----------
+    num_iter : int
+        Number of iterations.
+    sigma, alpha : float
+        Smoothing (voxels) and steepness of the edge map.
+    smoothing : int
+        Smoothing steps per iteration (1-4).
+    balloon : float, optional
+        Balloon force: negative shrinks, positive grows. Default -1 for
+        ``scope="inside"``, +1 otherwise.
+    """
+    task = Task(prepared)
+    if balloon is None:
+        balloon = -1.0 if task.region is not None else 1.0
+    edges = segmentation.inverse_gaussian_gradient(task.grey, alpha=alpha, sigma=sigma)
+
+    def run(init):
+        return segmentation.morphological_geodesic_active_contour(
+            edges, num_iter, init_level_set=init, smoothing=smoothing, balloon=balloon)
+
+    if task.region is not None:
+        return _per_label(task, run, lambda k: task.region == k)
+    return _per_label(task, run, lambda k: task.seeds == k)
+
+
+def chan_vese(prepared, *, mu=0.25, lambda1=1.0, lambda2=1.0, tol=1e-3, max_num_iter=200, dt=0.5):
+    """Chan-Vese level set (:func:`skimage.segmentation.chan_vese`), 2D only.
+
+    Started from each label's seeds (one two-phase run per label). Grey only:
+    colour images are reduced to their luminance. scikit-image implements it for
+    2D images; 3D input raises a ValueError pointing to ``"morph_chan_vese"``.
+
+    Parameters
+    ----------
+    mu : float
+        Weight of the boundary length (larger = smoother).
+    lambda1, lambda2 : float
+        Weights of the inside and outside fidelity.
+    tol, max_num_iter, dt : float, int, float
+        Convergence tolerance, iteration cap and time step.
+    """
+    task = Task(prepared)
+    check_2d(task, "chan_vese", "morph_chan_vese")
+
+    def run(init):
+        level_set = np.where(init, 1.0, -1.0)
+        return segmentation.chan_vese(task.grey.astype(np.float64), mu=mu, lambda1=lambda1,
+                                      lambda2=lambda2, tol=tol, max_num_iter=max_num_iter, dt=dt,
+                                      init_level_set=level_set)
+
+    return _per_label(task, run, lambda k: task.seeds == k)

@@ -1,0 +1,184 @@
+"""Glue shared by every baseline: scope, seeds, grey conversion and label assignment.
+
+A :class:`Task` is the part of the image a baseline works on, with the seeds it
+starts from. For ``scope="inside"`` it is the bounding box of the marked region:
+the deep core of each label's region (at least half its maximal depth) serves as
+that label's seed and the region's outer rim (and everything outside it) as
+background seed, as in GrabCut's rectangle. For ``"object"`` and ``"all"`` the
+seeds are the marks themselves, and the background seeds (needed by the watershed
+and the random walker) are the unmarked pixels far from every label's intensities (more than 3 standard
+deviations of each label's seeds; the farthest 5 % if none is that far).
+:meth:`Task.finish` confines the answer to the region, drops invalid pixels and,
+for ``"object"``, keeps only components connected to each label's mark.
+"""
+
+import numpy as np
+from scipy import ndimage as ndi
+
+# Rec. 601 luma weights: grey-only methods see colour images as their luminance
+LUMA = np.array([0.299, 0.587, 0.114], np.float32)
+RIM_WIDTH = 2  # voxels of the marked region's border used as background seed ("inside")
+FAR = 3.0  # standard deviations from every label's marks for a background seed
+
+
+def grey(image):
+    """Channels-last image to one channel: luminance for RGB, the channel mean otherwise."""
+    if image.shape[-1] == 1:
+        return image[..., 0]
+    if image.shape[-1] == 3:
+        return image @ LUMA
+    return image.mean(axis=-1)
+
+
+def _components(mask):
+    return ndi.label(mask, structure=ndi.generate_binary_structure(mask.ndim, mask.ndim))[0]
+
+
+def keep_touching(mask, seed):
+    """The connected components of ``mask`` that overlap ``seed`` (full connectivity)."""
+    labelled = _components(mask)
+    keep = np.unique(labelled[seed & mask])
+    return np.isin(labelled, keep[keep > 0])
+
+
+class Task:
+    """The cropped image, seeds and region one baseline works on."""
+
+    def __init__(self, prepared):
+        self.prepared = prepared
+        self.scope = prepared.scope
+        self.n_labels = prepared.n_labels
+        self.spacing = prepared.spacing
+        if self.scope == "inside":
+            marked = prepared.phases > 0
+            box = ndi.find_objects(marked.astype(np.uint8))[0]
+            self.box = tuple(slice(max(s.start - 1, 0), s.stop + 1) for s in box)
+            self.region = prepared.phases[self.box]
+        else:
+            self.box = tuple(slice(None) for _ in prepared.phases.shape)
+            self.region = None
+        self.image = prepared.image[self.box]
+        self.valid = prepared.valid[self.box]
+        self.seeds = self._inside_seeds() if self.region is not None else prepared.phases
+        self._grey = None
+
+    @property
+    def ndim(self):
+        return self.seeds.ndim
+
+    @property
+    def grey(self):
+        """Luminance (RGB) or channel mean of the cropped image."""
+        if self._grey is None:
+            self._grey = grey(self.image)
+        return self._grey
+
+    def _inside_seeds(self):
+        seeds = np.zeros(self.region.shape, np.int32)
+        for k in range(1, self.n_labels + 1):
+            depth = ndi.distance_transform_edt(self.region == k)
+            seeds[(depth >= 0.5 * depth.max()) & (depth > 0)] = k
+        return seeds
+
+    def background_seeds(self):
+        """Pixels taken as sure background: the rim outside ("inside") or far from all marks."""
+        if self.region is not None:
+            depth = ndi.distance_transform_edt(self.region > 0)
+            return (depth <= RIM_WIDTH) & self.valid
+        distance = np.full(self.seeds.shape, np.inf, np.float32)
+        for k in range(1, self.n_labels + 1):
+            values = self.image[self.seeds == k]
+            mean = values.mean(axis=0)
+            std = np.maximum(values.std(axis=0), 0.02)
+            distance = np.minimum(distance, np.sqrt((((self.image - mean) / std) ** 2).mean(axis=-1)))
+        candidates = self.valid & (self.seeds == 0)
+        if not candidates.any():
+            return candidates
+        far = candidates & (distance > FAR)
+        if not far.any():  # no pixel is that far: take the farthest 5 %
+            far = candidates & (distance >= np.percentile(distance[candidates], 95))
+        return far
+
+    def marker_image(self):
+        """Seeds with background seeds as phase ``n_labels + 1`` (0 = unknown)."""
+        markers = self.seeds.copy()
+        markers[self.background_seeds() & (markers == 0)] = self.n_labels + 1
+        return markers
+
+    def assign_classes(self, classes, n_classes):
+        """Phases from a class map: each class goes to the seeds that most fill it.
+
+        ``votes[c, k]`` is the share of label ``k``'s seeds lying in class ``c`` (k = 0:
+        the background evidence: the rim for ``"inside"``, the unmarked pixels
+        otherwise); class ``c`` goes to the label with the largest share. Labels that
+        each have most of their seeds in the same class split it by nearest seed.
+        """
+        background = self.background_seeds() if self.region is not None else (self.seeds == 0)
+        evidence = [background & self.valid] + [self.seeds == k for k in range(1, self.n_labels + 1)]
+        votes = np.zeros((n_classes, self.n_labels + 1))
+        for k, where in enumerate(evidence):
+            counts = np.bincount(classes[where], minlength=n_classes)[:n_classes]
+            votes[:, k] = counts / max(counts.sum(), 1)
+        phases = np.zeros(classes.shape, np.int32)
+        nearest = None
+        for c in range(n_classes):
+            winner = int(np.argmax(votes[c]))
+            if winner == 0:
+                continue
+            sharing = [k for k in range(1, self.n_labels + 1) if votes[c, k] > 0.5]
+            in_class = classes == c
+            if len(sharing) > 1 and winner in sharing:
+                if nearest is None:
+                    nearest = self.nearest_seed()
+                split = np.where(np.isin(nearest, sharing), nearest, winner)
+                phases[in_class] = split[in_class]
+            else:
+                phases[in_class] = winner
+        return phases
+
+    def nearest_seed(self):
+        """Index of the label whose seed is nearest each pixel (physical distance)."""
+        indices = ndi.distance_transform_edt(self.seeds == 0, sampling=self.spacing,
+                                             return_distances=False, return_indices=True)
+        return self.seeds[tuple(indices)]
+
+    def combine(self, masks):
+        """Phases from one mask per label; overlaps go to the nearest seed."""
+        phases = np.zeros(self.seeds.shape, np.int32)
+        count = np.zeros(self.seeds.shape, np.int32)
+        for k, mask in enumerate(masks, start=1):
+            phases[mask] = k
+            count += mask
+        if (count > 1).any():
+            nearest = self.nearest_seed()
+            overlap = count > 1
+            phases[overlap] = nearest[overlap]
+        return phases
+
+    def finish(self, phases):
+        """Full-size phases: region, validity and scope applied."""
+        phases = np.where(self.valid, phases, 0).astype(np.int32)
+        if self.region is not None:
+            phases = np.where(phases == self.region, phases, 0)
+        elif self.scope == "object":
+            kept = np.zeros_like(phases)
+            for k in range(1, self.n_labels + 1):
+                kept[keep_touching(phases == k, self.seeds == k)] = k
+            phases = kept
+        out = np.zeros(self.prepared.phases.shape, np.int32)
+        out[self.box] = phases
+        return out
+
+
+def physical_sizes(size, spacing):
+    """An odd window size per axis covering ``size`` of the finest voxels physically."""
+    finest = min(spacing)
+    return tuple(max(3, int(round(size * finest / h)) // 2 * 2 + 1) for h in spacing)
+
+
+def check_2d(task, method, alternative):
+    if task.ndim != 2:
+        raise ValueError(
+            f"method {method!r} works on 2D images only (scikit-image's implementation); "
+            f"got a {task.ndim}D image. Use {alternative!r} for 3D, or segment slice by slice."
+        )

@@ -1,0 +1,69 @@
+"""Thresholding baselines: global Otsu, multi-Otsu and local (adaptive) thresholds.
+
+They work on the grey image (luminance for RGB). Which class belongs to which label
+is read from the seeds (see :meth:`Task.assign_classes`): the side (bright or dark
+foreground) is never assumed.
+"""
+
+import numpy as np
+from skimage import filters
+
+from ._task import Task, physical_sizes
+
+__all__ = ["threshold_local", "threshold_multiotsu", "threshold_otsu"]
+
+
+def threshold_otsu(prepared, *, nbins=256):
+    """Otsu's global threshold (:func:`skimage.filters.threshold_otsu`).
+
+    Parameters
+    ----------
+    nbins : int
+        Histogram bins.
+    """
+    task = Task(prepared)
+    grey = task.grey
+    values = grey[task.valid]
+    classes = (grey > filters.threshold_otsu(values, nbins=nbins)).astype(np.intp)
+    return task.finish(task.assign_classes(classes, 2))
+
+
+def threshold_multiotsu(prepared, *, classes=None, nbins=256):
+    """Multi-Otsu thresholds (:func:`skimage.filters.threshold_multiotsu`).
+
+    Parameters
+    ----------
+    classes : int, optional
+        Number of intensity classes; default: one per label plus one for the
+        background (at least 3).
+    nbins : int
+        Histogram bins.
+    """
+    task = Task(prepared)
+    if classes is None:
+        classes = max(3, prepared.n_labels + 1)
+    grey = task.grey
+    thresholds = filters.threshold_multiotsu(grey[task.valid], classes=classes, nbins=nbins)
+    class_map = np.digitize(grey, thresholds).astype(np.intp)
+    return task.finish(task.assign_classes(class_map, classes))
+
+
+def threshold_local(prepared, *, block_size=35, method="gaussian", offset=0.0):
+    """Local (adaptive) threshold (:func:`skimage.filters.threshold_local`).
+
+    Parameters
+    ----------
+    block_size : int
+        Neighbourhood size in voxels along the finest axis; along coarser axes it
+        is scaled by the spacing so the neighbourhood is about as wide physically.
+    method : {'gaussian', 'mean', 'median'}
+        How the local threshold is computed.
+    offset : float
+        Subtracted from the local threshold (normalised intensity units).
+    """
+    task = Task(prepared)
+    grey = task.grey
+    sizes = physical_sizes(block_size, task.spacing)
+    local = filters.threshold_local(grey, block_size=sizes, method=method, offset=offset)
+    classes = (grey > local).astype(np.intp)
+    return task.finish(task.assign_classes(classes, 2))
