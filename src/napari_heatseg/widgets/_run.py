@@ -12,14 +12,24 @@ from typing import NamedTuple
 
 import numpy as np
 
-__all__ = ["Gate", "RunController", "RunError", "Update", "core_updates", "throttled"]
+__all__ = ["Failed", "Gate", "RunController", "RunError", "Update", "core_updates", "throttled"]
 
 #: At most this many preview updates per second reach the GUI thread.
 MAX_UPDATES_PER_SECOND = 10
 
 
-class RunError(RuntimeError):
-    """The core failed on the chosen inputs; the message carries the core's explanation."""
+class RunError(Exception):
+    """The core failed on the chosen inputs; the message carries the core's explanation.
+
+    Not a RuntimeError: superqt's worker treats those as "worker deleted" and would end
+    without emitting ``errored`` or ``finished``.
+    """
+
+
+class Failed(NamedTuple):
+    """What the worker returns when the core failed (a returned exception would be re-raised)."""
+
+    message: str
 
 
 class Update(NamedTuple):
@@ -102,7 +112,7 @@ def _stack_updates(inputs):
     from napari_heatseg.core.stack import iter_stack
 
     arguments = inputs.as_core_arguments()
-    volume = np.zeros_like(inputs.start)
+    volume = inputs.start.copy()  # annotated slices stay as drawn; the others fill in
     for index, labels, done, total in iter_stack(inputs.image, inputs.start, mode="propagate", axis=0,
                                                  **arguments):
         volume[index] = labels
@@ -112,16 +122,23 @@ def _stack_updates(inputs):
 def throttled(updates, gate, min_interval=1 / MAX_UPDATES_PER_SECOND, clock=time.monotonic):
     """Pass on at most one state per ``min_interval`` (every state while paused).
 
-    Returns the last state (shown or not), or None if cancelled.
+    Returns the last state (shown or not), None if cancelled, or :class:`Failed` if the
+    core failed (so the main thread shows it once, as a napari notification).
     """
     last, last_shown = None, -math.inf
-    for update in updates:
-        last = update
-        if gate.paused or clock() - last_shown >= min_interval:
-            yield update
-            last_shown = clock()
-        if not gate.wait():
-            return None
+    try:
+        for update in updates:
+            last = update
+            shown = gate.paused or clock() - last_shown >= min_interval
+            if shown:
+                yield update
+                last_shown = clock()
+            if gate.paused and not shown:
+                yield update  # a pause arrived meanwhile: show where the run stops
+            if not gate.wait():
+                return None
+    except RunError as exc:
+        return Failed(str(exc))
     return last
 
 
@@ -159,17 +176,17 @@ class RunController:
         self.gate = Gate()
         self.n_updates = 0
         self._outcome = ("cancelled", "cancelled")
-        self.worker = thread_worker(throttled, start_thread=False)(
+        # napari's worker relays an exception to a notification; connecting "errored"
+        # ourselves stops superqt from re-raising it on the main thread as well
+        connect = {"yielded": self._shown, "returned": self._returned, "errored": self._errored,
+                   "finished": self._finished}
+        self.worker = thread_worker(throttled, start_thread=False, connect=connect)(
             core_updates(inputs), self.gate, self.min_interval)
         self.gate.abort_requested = lambda worker=self.worker: worker.abort_requested
-        self.worker.yielded.connect(self._shown)
-        self.worker.returned.connect(self._returned)
-        self.worker.errored.connect(self._errored)
-        self.worker.finished.connect(self._finished)
         if inputs.where == "propagate":
             from napari.utils import progress
 
-            self._progress = progress(total=inputs.start.shape[0], desc="heatseg: slice by slice")
+            self._progress = progress(total=inputs.start.shape[0] - 1, desc="heatseg: slice by slice")
         self.worker.start()
 
     def pause(self):
@@ -193,6 +210,7 @@ class RunController:
     def _shown(self, update):
         self.n_updates += 1
         if self._progress is not None:
+            self._progress.total = update.total
             self._progress.n = update.done
             self._progress.refresh()
         self._on_update(update)
@@ -200,14 +218,20 @@ class RunController:
     def _returned(self, last):
         if last is None:
             return
+        if isinstance(last, Failed):
+            from napari.utils.notifications import show_error
+
+            show_error(last.message)
+            self._outcome = ("failed", last.message)
+            return
         self._on_update(last)
         if last.iteration is None:
             self._outcome = ("finished", f"done: {last.done} of {last.total} slices")
         else:
             self._outcome = ("finished", f"done: {last.iteration} iterations, energy {last.energy:.6g}")
 
-    def _errored(self, exc):
-        self._outcome = ("failed", str(exc))
+    def _errored(self, exc):  # a bug outside the core: napari's worker already notified
+        self._outcome = ("failed", f"{type(exc).__name__}: {exc}")
 
     def _finished(self):
         if self._progress is not None:

@@ -105,6 +105,7 @@ class SegmentWidget(Container):
         self.apply_button.changed.connect(self.apply)
         self.compare_button.changed.connect(self.compare)
         self._method.changed.connect(self._show_heat_params)
+        self._start.changed.connect(self._scope_from_start)
         for event in (napari_viewer.layers.events.inserted, napari_viewer.layers.events.removed):
             event.connect(self.reset_choices)
         self.native.destroyed.connect(self._on_destroyed)
@@ -121,6 +122,11 @@ class SegmentWidget(Container):
         layers = [(layer.name, layer) for layer in self._viewer.layers
                   if isinstance(layer, Labels) and layer is not self._preview]
         return [(NEW_LAYER, NEW_LAYER), *layers]
+
+    def _scope_from_start(self, layer):
+        scope = getattr(layer, "metadata", {}).get("heatseg_scope")  # set by the sample data
+        if scope in self._scope.choices:
+            self._scope.value = scope
 
     def _show_heat_params(self, method):
         for widget in self._heat_params:

@@ -1,0 +1,49 @@
+"""Fixtures for GUI tests: a real napari viewer with the heatseg dock widget."""
+
+import numpy as np
+import pytest
+
+pytest.importorskip("napari")
+
+
+@pytest.fixture
+def viewer_widget(make_napari_viewer):
+    """A viewer and the heatseg widget, opened through the plugin manifest."""
+    viewer = make_napari_viewer()
+    _, widget = viewer.window.add_plugin_dock_widget("napari-heatseg", "Heat segmentation")
+    return viewer, widget
+
+
+@pytest.fixture
+def notifications():
+    """Every napari notification dispatched during the test, as ``(severity, message)``."""
+    from napari.utils.notifications import notification_manager
+
+    seen = []
+
+    def record(event):
+        seen.append((str(event.severity), str(event.message)))
+
+    notification_manager.notification_ready.connect(record)
+    yield seen
+    notification_manager.notification_ready.disconnect(record)
+
+
+@pytest.fixture
+def slow_evolve(monkeypatch):
+    """Make every ``hs.evolve`` step take ``delay`` seconds (to pause/cancel mid-run)."""
+    import time
+
+    import napari_heatseg as hs
+
+    real = hs.evolve
+
+    def install(delay=0.05):
+        def evolve(*args, **kwargs):
+            for step in real(*args, **kwargs):
+                time.sleep(delay)
+                yield step
+
+        monkeypatch.setattr(hs, "evolve", evolve)
+
+    return install

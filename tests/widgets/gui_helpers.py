@@ -1,0 +1,52 @@
+"""Helpers shared by the GUI tests."""
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+
+
+def _top_conftest():
+    path = Path(__file__).resolve().parents[1] / "conftest.py"
+    spec = importlib.util.spec_from_file_location("_heatseg_top_conftest", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def load_item(dataset, item):
+    """tests/conftest.py's ``load_item`` (dev data; skips if absent)."""
+    return _top_conftest().load_item(dataset, item)
+
+
+def choose(widget, image=None, start=None, **values):
+    """Set the widget's layer pickers and options."""
+    widget.reset_choices()
+    if image is not None:
+        widget._image.value = image
+    if start is not None:
+        widget._start.value = start
+    for name, value in values.items():
+        getattr(widget, f"_{name}").value = value
+
+
+def run_to_end(qtbot, widget, timeout=60_000):
+    """Press Run and wait until the widget is ready again."""
+    widget.run_button.clicked()
+    assert widget.controller.running, widget.status.value
+    qtbot.waitUntil(lambda: not widget.controller.running, timeout=timeout)
+
+
+def disk_image(shape=(96, 96), centre=(48, 44), radius=22, noise=0.1, seed=0):
+    """A bright noisy disk on a dark background, and its true mask."""
+    rng = np.random.default_rng(seed)  # result-bearing seed
+    grid = np.indices(shape)
+    truth = sum((g - c) ** 2 for g, c in zip(grid, centre)) <= radius**2
+    return (truth + noise * rng.standard_normal(shape)).astype(np.float32), truth
+
+
+def iou(a, b, valid=None):
+    a, b = np.asarray(a) > 0, np.asarray(b) > 0
+    if valid is not None:
+        a, b = a & valid, b & valid
+    return (a & b).sum() / (a | b).sum()
