@@ -8,10 +8,11 @@ __all__ = ["mri3d", "nuclei2d", "rgb_photo", "sample_layers"]
 
 
 def sample_layers(name):
-    """napari LayerData tuples ``[(image, kwargs, 'image'), (start, kwargs, 'labels')]``.
+    """napari LayerData tuples: the image, the start and (hidden) the ground truth if any.
 
-    The image and the start share the sample's voxel spacing as ``scale``; the start
-    layer's metadata carries the scope the sample is meant for (the widget picks it up).
+    All share the sample's voxel spacing as ``scale``; the start layer's metadata
+    carries the scope the sample is meant for (the widget picks it up). The ground
+    truth is there for the widget's "compare with a reference" panel.
     """
     from napari_heatseg.samples import load_sample
 
@@ -26,7 +27,13 @@ def sample_layers(name):
     start_kwargs = {"name": f"{name} start", "metadata": {"heatseg_scope": sample.get("scope", "object")}}
     if scale is not None:
         image_kwargs["scale"] = start_kwargs["scale"] = scale
-    return [(image, image_kwargs, "image"), (start, start_kwargs, "labels")]
+    layers = [(image, image_kwargs, "image"), (start, start_kwargs, "labels")]
+    if sample.get("truth") is not None:
+        truth_kwargs = {"name": f"{name} ground truth", "visible": False}
+        if scale is not None:
+            truth_kwargs["scale"] = scale
+        layers.append((sample["truth"], truth_kwargs, "labels"))
+    return layers
 
 
 def nuclei2d():

@@ -1,7 +1,7 @@
 """The heatseg dock widget: gather values, build :class:`SegmentInputs`, run, write layers."""
 
 import numpy as np
-from magicgui.widgets import (ComboBox, Container, FloatSlider, FloatSpinBox, Label, LineEdit,
+from magicgui.widgets import (CheckBox, ComboBox, Container, FloatSlider, FloatSpinBox, Label, LineEdit,
                               PushButton, RadioButtons, SpinBox, TextEdit)
 from napari.layers import Image, Labels, Shapes
 from napari.utils.notifications import show_error, show_info, show_warning
@@ -89,13 +89,17 @@ class SegmentWidget(Container):
         self.apply_button = PushButton(text="Apply")
         self._reference = ComboBox(label="reference", choices=self._choices(Labels),
                                    tooltip="Ground-truth Labels layer to compare the preview with.")
+        self._foreground_only = CheckBox(text="foreground only", value=False,
+                                         tooltip="Compare 'any label' against 'any label' (e.g. instance "
+                                                 "ground truth against a one-label result).")
         self.compare_button = PushButton(text="Compare with reference")
         self.table = TextEdit(label="metrics", value="")
         self.table.native.setReadOnly(True)
 
         self.extend([self._image, self._channel, self._start, self._label_ids, self._shape_label,
                      self._method, self._scope, self._where, *self._heat_params, buttons, self.status,
-                     self._target, self._mode, self.apply_button, self._reference, self.compare_button,
+                     self._target, self._mode, self.apply_button, self._reference, self._foreground_only,
+                     self.compare_button,
                      self.table])
 
         self.run_button.changed.connect(self.run)
@@ -294,7 +298,9 @@ class SegmentWidget(Container):
             return
         from napari_heatseg.core import metrics
 
-        rows = metrics.compare(np.asarray(reference.data), np.asarray(preview.data),
-                               spacing=tuple(float(s) for s in preview.scale))
+        truth, result = np.asarray(reference.data), np.asarray(preview.data)
+        if self._foreground_only.value:
+            truth, result = (truth > 0).astype(np.uint8), (result > 0).astype(np.uint8)
+        rows = metrics.compare(truth, result, spacing=tuple(float(s) for s in preview.scale))
         self.table.value = metrics.format_table(rows)
         show_info("heatseg: metrics computed")
