@@ -474,3 +474,100 @@ def test_core_imports_no_gui_modules():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "", f"the core imported GUI modules: {result.stdout}"
+
+
+# --------------------------------------------------------------------------------------
+# The `heatseg` command line: bad files and bad output paths get one clear line, exit 1,
+# no traceback, and nothing half-written. (We run as root in CI, where chmod cannot make
+# a folder read-only: a path under a regular file and /proc stand in for unwritable places.
+# API errors reach the user through the same handler; "start shape differs" checks the relay.)
+
+@pytest.fixture(scope="module")
+def cli_files(tmp_path_factory):
+    tifffile = pytest.importorskip("tifffile")
+    folder = tmp_path_factory.mktemp("cli")
+    tifffile.imwrite(folder / "image.tif", IMG.astype(np.float32))
+    tifffile.imwrite(folder / "start.tif", START)
+    tifffile.imwrite(folder / "start_small.tif", START[:-1])
+    whole = (folder / "image.tif").read_bytes()
+    (folder / "truncated.tif").write_bytes(whole[: len(whole) // 2])
+    (folder / "empty.tif").write_bytes(b"")
+    (folder / "corrupt.tif").write_bytes(np.random.default_rng(0).bytes(3000))
+    np.save(folder / "image.npy", IMG)
+    (folder / "truncated.npy").write_bytes((folder / "image.npy").read_bytes()[:700])
+    (folder / "image.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    (folder / "a_file").write_text("not a folder")
+    (folder / "existing.tif").write_bytes(b"precious")
+    return folder
+
+
+def _segment_args(image="image.tif", start="start.tif", out="out.tif", *extra):
+    return ["segment", image, "--start", start, "-o", out, "--param", "max_num_iter=3", *extra]
+
+
+def _cli(case, argv, message, needs_fix=None):
+    marks = [pytest.mark.xfail(reason=f"needs CLI fix: {needs_fix}", strict=True)] if needs_fix else []
+    return pytest.param(argv, message, id=case, marks=marks)
+
+
+CORRUPT = both("looks corrupt or truncated", "re-export or copy it again")
+CLI_CASES = [
+    _cli("image file missing", _segment_args("missing.tif"), both("missing.tif: no such file", "check the path")),
+    _cli("start file missing", _segment_args(start="missing.tif"), both("no such file", "check the path")),
+    _cli("corrupt tif", _segment_args("corrupt.tif"), CORRUPT),
+    _cli("truncated tif", _segment_args("truncated.tif"), CORRUPT),
+    _cli("empty tif", _segment_args("empty.tif"), CORRUPT),
+    _cli("truncated npy", _segment_args("truncated.npy"), CORRUPT),
+    _cli("unsupported file type", _segment_args("image.png"), both("unsupported file type", "use one of .tif")),
+    _cli("output folder missing", _segment_args(out="no_such_folder/out.tif"),
+         both("the output folder no_such_folder does not exist", "create it first")),
+    _cli("output under a file (unwritable as root)", _segment_args(out="a_file/out.tif"),
+         both("does not exist", "create it first")),
+    _cli("output on a read-only file system", _segment_args(out="/proc/sys/out.tif"),
+         both("is not writable", "choose another folder")),
+    _cli("output in /proc", _segment_args(out="/proc/out.tif"), both("/proc/out.tif", "choose another folder"),
+         needs_fix="io.atomic_write lets mkstemp's FileNotFoundError escape as a traceback; catch "
+                   "OSError around mkstemp/os.replace and raise HeatsegIOError naming the folder"),
+    _cli("output exists without --overwrite", _segment_args(out="existing.tif"),
+         both("already exists", "--overwrite")),
+    _cli("output is the input image", _segment_args(out="image.tif"),
+         both("is the IMAGE file", "never replaces its inputs")),
+    _cli("start shape differs", _segment_args(start="start_small.tif"),
+         both("`start` has shape (31, 32)", "same grid as the image")),
+    _cli("spacing not numbers", _segment_args("image.tif", "start.tif", "out.tif", "--spacing", "a,b"),
+         both("--spacing 'a,b'", "e.g. 6.5,0.78,0.78")),
+    _cli("spacing negative", _segment_args("image.tif", "start.tif", "out.tif", "--spacing=-1,1"),
+         both("--spacing '-1,1'", "finite and positive")),
+    _cli("unknown method", _segment_args("image.tif", "start.tif", "out.tif", "--method", "heatdiff"),
+         both("--method 'heatdiff' is unknown", "choose one of heat")),
+]
+
+
+@pytest.mark.parametrize("argv,message", CLI_CASES)
+def test_cli_bad_input(cli_files, argv, message):
+    pytest.importorskip("napari_heatseg.cli")
+    before = {p.name: p.read_bytes() for p in cli_files.iterdir() if p.is_file()}
+    result = subprocess.run([sys.executable, "-m", "napari_heatseg.cli", *argv], cwd=cli_files,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    assert re.search(message, result.stderr), result.stderr
+    after = {p.name: p.read_bytes() for p in cli_files.iterdir() if p.is_file()}
+    assert after == before  # nothing written, nothing replaced, no temporary file left behind
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "needs CLI fix: cli.main replaces a MemoryError's message by a generic one; print "
+    "str(exc) when it is not empty, so the user sees the estimate and the available RAM"))
+def test_cli_memory_refusal_states_the_estimate(cli_files, monkeypatch, capsys):
+    cli = pytest.importorskip("napari_heatseg.cli")
+    tifffile = pytest.importorskip("tifffile")
+    tifffile.imwrite(cli_files / "big.tif", np.zeros((256, 256), np.float32))
+    start = np.zeros((256, 256), np.uint8)
+    start[100:120, 100:120] = 1
+    tifffile.imwrite(cli_files / "big_start.tif", start)
+    _pretend_available(monkeypatch, 2**20)
+    monkeypatch.chdir(cli_files)
+    assert cli.main(["segment", "big.tif", "--start", "big_start.tif", "-o", "big_out.tif"]) == 1
+    assert re.search(both("needs about", "only 0.00 GiB is available"), capsys.readouterr().err)
+    assert not (cli_files / "big_out.tif").exists()
