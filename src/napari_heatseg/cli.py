@@ -376,8 +376,9 @@ def main(argv=None):
     except (UserError, HeatsegIOError, ValueError, TypeError) as exc:
         print(f"heatseg {args.command}: error: {exc}", file=sys.stderr)
         return 1
-    except MemoryError:
-        print(f"heatseg {args.command}: error: out of memory; use a smaller image, --stack independent, "
+    except MemoryError as exc:
+        detail = str(exc).strip() or "out of memory"
+        print(f"heatseg {args.command}: error: {detail}; to go on, use a smaller image, --stack independent, "
               f"or the chunked dask path (napari_heatseg.core.chunked).", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -181,14 +181,22 @@ def atomic_write(path, write, *, overwrite=False):
     """
     path = _check_target(path, overwrite)
     kind = "".join(Path(path).suffixes[-2:]) if path.name.lower().endswith(".nii.gz") else path.suffix
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".part{kind}", dir=path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".part{kind}", dir=path.parent)
+    except OSError as exc:
+        raise HeatsegIOError(
+            f"{path}: cannot create a file in {path.parent} ({exc.strerror or exc}); choose another folder."
+        ) from exc
     os.close(fd)
     try:
         write(Path(tmp))
         os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes it private; give it a normal file's mode
         if path.exists() and not overwrite:  # appeared while we were writing
             raise HeatsegIOError(f"{path}: appeared while writing; not replaced (pass overwrite=True).")
-        os.replace(tmp, path)
+        try:
+            os.replace(tmp, path)
+        except OSError as exc:
+            raise HeatsegIOError(f"{path}: cannot replace it ({exc.strerror or exc}); choose another path.") from exc
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
