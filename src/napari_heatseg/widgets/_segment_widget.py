@@ -229,11 +229,9 @@ class SegmentWidget(Container):
             self.controller.cancel()
             show_warning("heatseg: the preview layer was removed, so the run was cancelled.")
             return
-        if update.region == (...,):
-            preview.data = update.labels
-        else:
-            preview.data[update.region] = update.labels
-            preview.refresh()
+        # in place: replacing .data would make the viewer recompute its dims on every update
+        preview.data[update.region] = update.labels
+        preview.refresh()
         if update.iteration is None:
             self.status.value = f"slice {update.done} of {update.total}"
         else:

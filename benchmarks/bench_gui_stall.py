@@ -1,0 +1,223 @@
+"""How fluid is napari while the heatseg widget runs? Longest main-thread stall and updates/s.
+
+A QTimer ticks every 5 ms on the main thread and records the gaps between ticks while the
+widget segments a 512 x 512 image (the stardist demo nuclei if the development data is
+beside the project, else a synthetic image). The longest gap minus the 5 ms period is the
+longest time the GUI could not respond. For contrast, the same measurement is taken while
+the same segmentation runs directly on the main thread (what a widget without a worker
+would do), and with nothing running.
+
+Run (starts a virtual display if there is none):
+
+    python benchmarks/bench_gui_stall.py
+"""
+
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+TICK_MS = 5
+DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+
+
+def test_image(size=512):
+    """(image, start): real 512^2 nuclei with balls in the 3 largest, or a synthetic stand-in."""
+    from napari_heatseg.samples import ball_start
+
+    path = DATA / "nuclei_stardist_demo" / "images" / "nuclei2d_dsb2018.tif"
+    if path.exists() and size == 512:
+        import tifffile
+
+        image = tifffile.imread(path)
+        truth = tifffile.imread(DATA / "nuclei_stardist_demo" / "masks" / "nuclei2d_dsb2018.tif")
+        return image, ball_start(truth, n=3)
+    rng = np.random.default_rng(0)
+    grid = np.indices((size, size))
+    truth = np.zeros((size, size), np.uint16)
+    for k, (y, x) in enumerate(rng.integers(40, size - 40, (12, 2)), start=1):
+        truth[(grid[0] - y) ** 2 + (grid[1] - x) ** 2 <= 25**2] = k
+    image = (truth > 0) + 0.2 * rng.standard_normal((size, size))
+    return image.astype(np.float32), ball_start(truth, n=3)
+
+
+class TickRecorder:
+    """Record the gaps between ticks of a 5 ms QTimer on the main thread."""
+
+    def __init__(self):
+        from qtpy.QtCore import QTimer
+
+        self.gaps = []  # seconds between consecutive ticks
+        self.starts = []  # perf_counter time at which each gap began
+        self._last = None
+        self._timer = QTimer()
+        self._timer.setInterval(TICK_MS)
+        self._timer.timeout.connect(self._tick)
+
+    def _tick(self):
+        now = time.perf_counter()
+        if self._last is not None:
+            self.gaps.append(now - self._last)
+            self.starts.append(self._last)
+        self._last = now
+
+    def __enter__(self):
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._timer.stop()
+
+    def clear(self):
+        self.gaps.clear()
+        self.starts.clear()
+
+    @property
+    def longest_stall_ms(self):
+        return self.longest_stall_after(-np.inf)
+
+    def longest_stall_after(self, t):
+        """Longest stall among the gaps that began after time ``t``."""
+        gaps = [g for g, s in zip(self.gaps, self.starts) if s > t]
+        return max(0.0, 1000 * max(gaps, default=0.0) - TICK_MS)
+
+
+def process_events_until(done, timeout=300.0):
+    from qtpy.QtWidgets import QApplication
+
+    end = time.perf_counter() + timeout
+    while not done():
+        if time.perf_counter() > end:
+            raise TimeoutError("the run did not finish in time")
+        QApplication.processEvents()
+        time.sleep(0.001)
+
+
+def measure_widget(viewer, widget, image, start):
+    """Run the widget to the end: longest stall, updates/s and the time our update handler takes."""
+    image_layer = viewer.add_image(image, name="bench image")
+    start_layer = viewer.add_labels(start, name="bench start")
+    widget.reset_choices()
+    widget._image.value, widget._start.value = image_layer, start_layer
+    widget._scope.value = "all"
+    handler_ms = []
+    show = widget.controller._on_update
+
+    def timed_show(update):
+        t = time.perf_counter()
+        show(update)
+        handler_ms.append(1000 * (time.perf_counter() - t))
+
+    widget.controller._on_update = timed_show
+    try:
+        with TickRecorder() as ticks:
+            process_events_until(lambda: len(ticks.gaps) > 20, timeout=10)  # settle
+            ticks.clear()
+            t0 = time.perf_counter()
+            widget.run_button.clicked()
+            click_ms = 1000 * (time.perf_counter() - t0)
+            process_events_until(lambda: widget.controller.n_updates > 0 or not widget.controller.running)
+            first_update = time.perf_counter()
+            process_events_until(lambda: not widget.controller.running)
+            seconds = time.perf_counter() - t0
+    finally:
+        widget.controller._on_update = show
+    n = widget.controller.n_updates
+    return {"longest_stall_ms": ticks.longest_stall_ms, "click_ms": click_ms,
+            "stall_after_first_update_ms": ticks.longest_stall_after(first_update),
+            "updates": n, "seconds": seconds,
+            "updates_per_s": n / seconds, "status": widget.status.value,
+            "handler_ms_median": float(np.median(handler_ms)), "handler_ms_max": max(handler_ms)}
+
+
+def measure_worker_alone(image, start):
+    """The same run in a plain thread with no preview: what the worker costs the GUI (GIL)."""
+    import threading
+
+    import napari_heatseg as hs
+
+    done = []
+    thread = threading.Thread(target=lambda: done.append(hs.segment(image, start, scope="all")))
+    with TickRecorder() as ticks:
+        process_events_until(lambda: len(ticks.gaps) > 20, timeout=10)
+        ticks.clear()
+        thread.start()
+        process_events_until(lambda: bool(done))
+    thread.join()
+    return {"longest_stall_ms": ticks.longest_stall_ms}
+
+
+def measure_blocking(image, start):
+    """The same segmentation run on the main thread, for contrast."""
+    import napari_heatseg as hs
+
+    with TickRecorder() as ticks:
+        process_events_until(lambda: len(ticks.gaps) > 20, timeout=10)
+        ticks.clear()
+        hs.segment(image, start, scope="all")
+        before = len(ticks.gaps)
+        process_events_until(lambda: len(ticks.gaps) > before + 2, timeout=10)  # the tick after
+    return {"longest_stall_ms": ticks.longest_stall_ms}
+
+
+def measure_redraw(viewer, repeats=6):
+    """Median time to redraw the canvas once (refresh the top layer, process events)."""
+    from qtpy.QtWidgets import QApplication
+
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        viewer.layers[-1].refresh()
+        QApplication.processEvents()
+        times.append(1000 * (time.perf_counter() - t))
+    return {"redraw_ms_median": float(np.median(times))}
+
+
+def measure_idle(seconds=1.0):
+    with TickRecorder() as ticks:
+        end = time.perf_counter() + seconds
+        process_events_until(lambda: time.perf_counter() > end)
+    return {"longest_stall_ms": ticks.longest_stall_ms}
+
+
+def run(viewer, widget, size=512):
+    image, start = test_image(size)
+    result = {"shape": image.shape, "widget": measure_widget(viewer, widget, image, start)}
+    result.update(idle=measure_idle(), redraw=measure_redraw(viewer),
+                  worker_alone=measure_worker_alone(image, start), blocking=measure_blocking(image, start))
+    return result
+
+
+def main():
+    display = None
+    if not os.environ.get("DISPLAY"):
+        from pyvirtualdisplay import Display
+
+        display = Display(visible=False, size=(1600, 1000))
+        display.start()
+    try:
+        import napari
+
+        viewer = napari.Viewer()
+        _, widget = viewer.window.add_plugin_dock_widget("napari-heatseg", "Heat segmentation")
+        result = run(viewer, widget)
+        w = result["widget"]
+        print(f"image {result['shape']}, heat method, scope 'all'; longest main-thread stall (5 ms ticks):")
+        print(f"  widget run (worker):    {w['longest_stall_ms']:.0f} ms overall; Run click itself "
+              f"{w['click_ms']:.0f} ms; after the first preview update {w['stall_after_first_update_ms']:.0f} ms")
+        print(f"    {w['updates']} preview updates in "
+              f"{w['seconds']:.2f} s = {w['updates_per_s']:.1f} updates/s ({w['status']})")
+        print(f"    our update handler:   median {w['handler_ms_median']:.0f} ms, max {w['handler_ms_max']:.0f} ms")
+        print(f"  worker alone, no GUI:   {result['worker_alone']['longest_stall_ms']:.0f} ms (GIL held by the core)")
+        print(f"  idle viewer:            {result['idle']['longest_stall_ms']:.0f} ms; one canvas redraw "
+              f"{result['redraw']['redraw_ms_median']:.0f} ms (median)")
+        print(f"  same run on the main thread: {result['blocking']['longest_stall_ms']:.0f} ms")
+        viewer.close()
+    finally:
+        if display is not None:
+            display.stop()
+
+
+if __name__ == "__main__":
+    main()
