@@ -323,6 +323,21 @@ def test_max_num_iter_zero_returns_the_start():
     np.testing.assert_array_equal(run_segment(IMG, START, max_num_iter=0), START)
 
 
+@pytest.mark.parametrize("params", [{"tau": 1e-12}, {"tau": 1e12}, {"lam": 1e-30}, {"lam": 1e30},
+                                    {"tol": 1.0}, {"max_num_iter": 10_000}])
+def test_extreme_parameters_finish_and_keep_the_contract(params):
+    run_segment(IMG, START, **params)
+
+
+def test_prepared_knows_a_constant_image():
+    assert inputs.prepare(np.full((8, 8, 3), 7, np.uint8), np.eye(8, dtype=int), channel_axis=-1).is_constant
+    with_nan = np.where(np.eye(8) > 0, np.nan, 3.0)
+    assert inputs.prepare(with_nan, 1 - np.eye(8, dtype=int)).is_constant
+    assert not inputs.prepare(IMG, START).is_constant
+    one_varying_channel = np.stack([np.ones_like(IMG), IMG], axis=0)
+    assert not inputs.prepare(one_varying_channel, START, channel_axis=0).is_constant
+
+
 def test_extreme_anisotropy_keeps_the_contract():
     run_segment(np.stack([IMG] * 3), np.stack([START] * 3), spacing=(1e6, 1.0, 1.0))
 
@@ -360,13 +375,14 @@ def _lead_fix(case, call, error, match, fix):
 LEAD_FIXES = [
     _lead_fix("gmm with the start covering everything",
               lambda: hs.segment(IMG, np.ones(IMG.shape, np.uint8), model="gmm"), None, None,
-              "models.MixtureModel.fit on an empty phase calls GaussianModel.fit, which reads "
-              "self.mean (AttributeError); set a neutral single component directly"),
+              "models.MixtureModel.fit on an empty phase (start covering everything, or a "
+              "background of NaN pixels only) calls GaussianModel.fit, which reads self.mean "
+              "(AttributeError); set a neutral single component directly"),
     _lead_fix("edge weight on a 1-slice volume",
               lambda: hs.segment(IMG[None], START[None], edge=0.5), None, None,
               "dynamics._edge_weight: np.gradient needs 2 voxels per axis; skip axes of "
               "length 1 (their gradient is 0) instead of raising"),
-    _lead_fix("min_std zero", lambda: hs.segment(np.ones((8, 8)), np.eye(8, dtype=int), min_std=0),
+    _lead_fix("min_std zero", lambda: hs.segment(IMG, START, min_std=0),
               ValueError, both("`min_std` must be a finite positive number", "got 0"),
               "dynamics.threshold_dynamics: _check_positive('min_std', min_std) (today LinAlgError)"),
     _lead_fix("min_std negative", lambda: hs.segment(IMG, START, min_std=-1),
@@ -384,6 +400,11 @@ LEAD_FIXES = [
     _lead_fix("model unhashable", lambda: hs.segment(IMG, START, model=["gmm"]), ValueError,
               both("unknown region model", "choose one of"),
               "models.make_model: catch TypeError with KeyError (today 'unhashable type: list')"),
+    _lead_fix("evolve checks heat parameters when called", lambda: hs.evolve(IMG, START, tau=-1),
+              ValueError, both("`tau` must be a finite positive number", "got -1"),
+              "threshold_dynamics is a generator, so its checks run at the first next(), not when "
+              "evolve() returns (its docstring promises the latter); split it into a function that "
+              "validates and returns an inner generator"),
     _lead_fix("iter_callback not callable", lambda: hs.evolve(IMG, START, iter_callback=3), TypeError,
               both("`iter_callback`", "callable"),
               "check callable(iter_callback) before the generator starts (api.evolve or a "
@@ -505,9 +526,8 @@ def _segment_args(image="image.tif", start="start.tif", out="out.tif", *extra):
     return ["segment", image, "--start", start, "-o", out, "--param", "max_num_iter=3", *extra]
 
 
-def _cli(case, argv, message, needs_fix=None):
-    marks = [pytest.mark.xfail(reason=f"needs CLI fix: {needs_fix}", strict=True)] if needs_fix else []
-    return pytest.param(argv, message, id=case, marks=marks)
+def _cli(case, argv, message):
+    return pytest.param(argv, message, id=case)
 
 
 CORRUPT = both("looks corrupt or truncated", "re-export or copy it again")
@@ -525,9 +545,7 @@ CLI_CASES = [
          both("does not exist", "create it first")),
     _cli("output on a read-only file system", _segment_args(out="/proc/sys/out.tif"),
          both("is not writable", "choose another folder")),
-    _cli("output in /proc", _segment_args(out="/proc/out.tif"), both("/proc/out.tif", "choose another folder"),
-         needs_fix="io.atomic_write lets mkstemp's FileNotFoundError escape as a traceback; catch "
-                   "OSError around mkstemp/os.replace and raise HeatsegIOError naming the folder"),
+    _cli("output in /proc", _segment_args(out="/proc/out.tif"), both("/proc/out.tif", "choose another folder")),
     _cli("output exists without --overwrite", _segment_args(out="existing.tif"),
          both("already exists", "--overwrite")),
     _cli("output is the input image", _segment_args(out="image.tif"),
@@ -556,9 +574,6 @@ def test_cli_bad_input(cli_files, argv, message):
     assert after == before  # nothing written, nothing replaced, no temporary file left behind
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "needs CLI fix: cli.main replaces a MemoryError's message by a generic one; print "
-    "str(exc) when it is not empty, so the user sees the estimate and the available RAM"))
 def test_cli_memory_refusal_states_the_estimate(cli_files, monkeypatch, capsys):
     cli = pytest.importorskip("napari_heatseg.cli")
     tifffile = pytest.importorskip("tifffile")
