@@ -81,7 +81,7 @@ def test_3d_scale_becomes_spacing_and_preview_scale(viewer_widget, qtbot):
     viewer, widget = viewer_widget
     layer = viewer.add_image(image, name="vol", scale=scale, translate=(10, 0, 5))
     choose(widget, layer, viewer.add_labels(start, name="ball", scale=scale, translate=(10, 0, 5)),
-           where="whole volume", max_iter=30)
+           where="whole image/volume", max_iter=30)
     run_to_end(qtbot, widget)
     assert widget._inputs.as_core_arguments()["spacing"] == scale
     assert tuple(preview(viewer).scale) == scale and tuple(preview(viewer).translate) == (10, 0, 5)

@@ -16,7 +16,7 @@ __all__ = ["LayerChoiceError", "SegmentInputs", "WHERE", "core_defaults", "image
 #: Where the run happens: label shown in the widget -> internal name.
 WHERE = {
     "current slice": "slice",
-    "whole volume": "volume",
+    "whole image/volume": "volume",
     "slice by slice": "propagate",
 }
 

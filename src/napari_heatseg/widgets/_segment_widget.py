@@ -4,6 +4,8 @@ import numpy as np
 from magicgui.widgets import (CheckBox, ComboBox, Container, FloatSlider, FloatSpinBox, Label, LineEdit,
                               PushButton, RadioButtons, SpinBox, TextEdit)
 from napari.layers import Image, Labels, Shapes
+from qtpy.QtGui import QFontDatabase
+from qtpy.QtWidgets import QTextEdit
 from napari.utils.notifications import show_error, show_info, show_warning
 
 import napari_heatseg as hs
@@ -55,7 +57,7 @@ class SegmentWidget(Container):
                                tooltip="object: one object grown/shrunk from each mark; inside: the answer "
                                        "lies within the marked region (a box); all: everything that looks "
                                        "like the marks.")
-        self._where = ComboBox(label="where", choices=list(WHERE), value="whole volume",
+        self._where = ComboBox(label="where", choices=list(WHERE), value="whole image/volume",
                                tooltip="current slice of a 3D stack, the whole image/volume, or slice by "
                                        "slice from the annotated slice(s), each started from its neighbour.")
         self._tau = FloatSpinBox(label="tau (0 = auto)", value=0.0, min=0.0, max=1e6, step=0.5,
@@ -95,6 +97,8 @@ class SegmentWidget(Container):
         self.compare_button = PushButton(text="Compare with reference")
         self.table = TextEdit(label="metrics", value="")
         self.table.native.setReadOnly(True)
+        self.table.native.setLineWrapMode(QTextEdit.LineWrapMode.NoWrap)
+        self.table.native.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
 
         self.extend([self._image, self._channel, self._start, self._label_ids, self._shape_label,
                      self._method, self._scope, self._where, *self._heat_params, buttons, self.status,
@@ -159,7 +163,8 @@ class SegmentWidget(Container):
         spatial_shape = image.shape[: len(spacing)]
         where = WHERE[self._where.value]
         if where == "propagate" and len(spatial_shape) != 3:
-            raise LayerChoiceError("slice by slice needs a 3D image; choose 'whole volume' for a 2D image.")
+            raise LayerChoiceError("slice by slice needs a 3D image; choose 'whole image/volume' for a "
+                                   "2D image.")
         slice_index = None
         if where == "slice" and len(spatial_shape) == 3:
             point = np.delete(np.asarray(image_layer.world_to_data(self._viewer.dims.point)),
@@ -172,7 +177,7 @@ class SegmentWidget(Container):
             start = labels_start(start_layer, spatial_shape, parse_label_ids(self._label_ids.value))
         if slice_index is not None and not start[slice_index].any():
             raise LayerChoiceError(f"the start has no mark on slice {slice_index}; paint on the slice you "
-                                   "see, or choose 'whole volume' or 'slice by slice'.")
+                                   "see, or choose 'whole image/volume' or 'slice by slice'.")
         return SegmentInputs(image=image, start=start, method=self._method.value, scope=self._scope.value,
                              where=where, channel_axis=channel_axis, spacing=spacing,
                              slice_index=slice_index, params=self._params())
