@@ -63,9 +63,10 @@ def _edge_weight(image, spacing, edge):
 class _Level:
     """Everything the iteration needs on one grid."""
 
-    def __init__(self, image, valid, start, spacing, tau, edge):
+    def __init__(self, image, valid, start, spacing, tau, edge, domain=None):
         self.image = image
-        self.valid = valid
+        self.domain = domain  # where labels may go (None: everywhere)
+        self.valid = valid if domain is None else valid & domain
         self.start = start
         self.spacing = spacing
         self.heat = HeatOperator(start.shape, tau, spacing)
@@ -80,45 +81,56 @@ class _Level:
         return self.sqrt_w * self.heat(self.sqrt_w * indicator)
 
 
-def _block_reduce(array, factors, func):
-    pad = [(0, (-n) % f) for n, f in zip(array.shape, factors)] + [(0, 0)] * (array.ndim - len(factors))
-    array = np.pad(array, pad, mode="edge")
-    shape = []
-    for n, f in zip(array.shape[: len(factors)], factors):
-        shape += [n // f, f]
-    shape += list(array.shape[len(factors):])
-    axes = tuple(range(1, 2 * len(factors), 2))
-    return func(array.reshape(shape), axis=axes)
+def _resample(array, shape, order=1):
+    """Resample the leading axes of ``array`` to ``shape`` on a pixel-edge-aligned grid.
+
+    The grid is symmetric, so flipping or transposing the input flips or transposes the
+    output (a block grid padded at one end would not be).
+    """
+    zoom = [m / n for m, n in zip(shape, array.shape)] + [1] * (array.ndim - len(shape))
+    return ndimage.zoom(array, zoom, order=order, mode="grid-mirror", grid_mode=True)
 
 
-def _pyramid_factors(shape, spacing, min_size):
-    """Downsampling factors per axis for a coarse start, or None if the grid is small."""
-    factors = [1] * len(shape)
-    finest = min(spacing)
-    while True:
-        axes = [a for a in range(len(shape)) if spacing[a] * factors[a] < 2 * finest * max(factors)
-                or spacing[a] * factors[a] <= finest * max(factors)]
-        candidate = [f * 2 if a in axes else f for a, f in enumerate(factors)]
-        if min(n // f for n, f in zip(shape, candidate) if f > 1) < min_size:
-            break
-        factors = candidate
-    return factors if max(factors) > 1 else None
+def _downsample(image, factors, shape):
+    """Anti-aliased resampling of an image (channels last) onto a coarser grid."""
+    smooth = ndimage.gaussian_filter(image, [f / 2 if f > 1 else 0 for f in factors] + [0], mode="reflect")
+    return _resample(smooth, shape)
 
 
-def _coarse_start(start, factors, n_labels):
-    """Majority label per block, keeping every label present somewhere."""
-    counts = np.stack([_block_reduce((start == k)[..., None], factors, np.sum)[..., 0] for k in range(n_labels + 1)])
-    coarse = np.argmax(counts, axis=0).astype(np.int32)
+def _change_grid(phases, n_labels, shape, factors=None):
+    """Phases on another grid: each voxel takes the phase with the most (smoothed) presence.
+
+    Every label present before stays present (at its strongest voxel), so a small mark is
+    never lost on a coarse grid.
+    """
+    sigma = [f / 2 if f > 1 else 0 for f in factors] if factors else 0
+    presence = np.stack(
+        [_resample(ndimage.gaussian_filter((phases == k).astype(np.float32), sigma), shape)
+         for k in range(n_labels + 1)]
+    )
+    out = np.argmax(presence, axis=0).astype(np.int32)
     for k in range(1, n_labels + 1):
-        if not (coarse == k).any() and counts[k].any():
-            coarse[np.unravel_index(np.argmax(counts[k]), coarse.shape)] = k
-    return coarse
+        if not (out == k).any() and (phases == k).any():
+            out[np.unravel_index(np.argmax(presence[k]), shape)] = k
+    return out
 
 
-def _upsample(phases, factors, shape):
-    for axis, f in enumerate(factors):
-        phases = np.repeat(phases, f, axis=axis)
-    return phases[tuple(slice(0, n) for n in shape)]
+def _stages(shape, spacing, tau, coarsest=4):
+    """Coarse-to-fine continuation: (factors per axis, tau) for each coarse stage.
+
+    Stage ``f`` works on a grid ``f`` times coarser (only along axes finer than ``f``, so
+    thick slices are never merged) with ``sigma`` ``f`` times larger. Large ``sigma`` lets
+    regions appear or vanish far from the start (no local minimum at the pixel scale) and
+    converges in few, cheap iterations; the finer stages only refine the boundary.
+    """
+    stages = []
+    f = coarsest
+    while f > 1:
+        factors = tuple(2 ** int(np.floor(np.log2(max(1.0, f / h)))) for h in spacing)
+        if max(factors) > 1 and min(n // k for n, k in zip(shape, factors)) >= 16:
+            stages.append((factors, tau * f * f))
+        f //= 2
+    return stages
 
 
 class _Problem:
@@ -138,7 +150,7 @@ class _Problem:
             if self.scope == "inside":
                 masks.append(level.start == k)
             elif self.scope == "object":
-                masks.append(diffused[k - 1] > 1e-4)  # within reach of the heat kernel: no jumps
+                masks.append((diffused[k - 1] > 1e-4) & level.domain)  # within reach: no jumps
             else:
                 masks.append(None)
         return masks
@@ -155,20 +167,48 @@ class _Problem:
         return costs
 
 
-def _keep_connected(phases, seeds, n_labels):
-    """Per label, keep the components touching its seed (or, failing that, the largest)."""
+def _object_domain(start, n_labels, spacing, reach):
+    """Region of interest of ``scope="object"``: within ``reach`` mark depths of each mark.
+
+    The depth of a mark is its largest inner distance (the radius of a drawn ball); at least
+    ``reach`` voxels are allowed. Outside, nothing can be labelled and no data is read, so a
+    label cannot leak into far, similar tissue and the background model stays local.
+    """
+    domain = np.zeros(start.shape, dtype=bool)
+    for k in range(1, n_labels + 1):
+        mark = start == k
+        depth = ndimage.distance_transform_edt(mark, sampling=spacing).max()
+        margin = reach * max(depth, 1.0)
+        domain |= ndimage.distance_transform_edt(~mark, sampling=spacing) <= margin
+    return domain
+
+
+def _fill_holes(mask, spacing):
+    """Fill enclosed holes, in 3D and in every plane across the thickest axis."""
+    filled = ndimage.binary_fill_holes(mask)
+    if mask.ndim == 3:
+        axis = int(np.argmax(spacing))
+        planes = [ndimage.binary_fill_holes(plane) for plane in np.moveaxis(filled, axis, 0)]
+        filled = np.moveaxis(np.stack(planes), 0, axis)
+    return filled
+
+
+def _as_objects(phases, seeds, n_labels, spacing):
+    """Per label, keep the components touching its seed (or, failing that, the largest),
+    and fill the holes they enclose: ``scope="object"`` answers solid, connected objects."""
     out = phases.copy()
     for k in range(1, n_labels + 1):
         mask = phases == k
         components, n = ndimage.label(mask)
-        if n <= 1:
-            continue
-        touched = np.unique(components[(seeds == k) & mask])
-        touched = touched[touched > 0]
-        if touched.size == 0:
-            sizes = np.bincount(components.ravel())[1:]
-            touched = np.array([np.argmax(sizes) + 1])
-        out[mask & ~np.isin(components, touched)] = 0
+        if n > 1:
+            touched = np.unique(components[(seeds == k) & mask])
+            touched = touched[touched > 0]
+            if touched.size == 0:
+                sizes = np.bincount(components.ravel())[1:]
+                touched = np.array([np.argmax(sizes) + 1])
+            out[mask & ~np.isin(components, touched)] = 0
+            mask = out == k
+        out[_fill_holes(mask, spacing) & (out == 0)] = k
     return out
 
 
@@ -198,7 +238,7 @@ def _iterate(level, problem, phases, scale, max_num_iter, tol):
                 phi[k][~mask] = np.inf
         new_phases = np.argmin(phi, axis=0).astype(np.int32)
         if problem.scope == "object":
-            new_phases = _keep_connected(new_phases, level.start, n_labels)
+            new_phases = _as_objects(new_phases, level.start, n_labels, level.spacing)
         changed = np.count_nonzero(new_phases != phases)
         if changed <= tol * phases.size:
             return
@@ -207,7 +247,7 @@ def _iterate(level, problem, phases, scale, max_num_iter, tol):
 
 def threshold_dynamics(prepared, *, tau=None, lam=None, model="gaussian", edge=0.0,
                        max_num_iter=200, tol=0.0, coarse_to_fine=True, components=3,
-                       min_std=0.02, iter_callback=None):
+                       min_std=0.1, reach=8.0, iter_callback=None):
     r"""Threshold dynamics on prepared input; a generator of (iteration, phases, energy).
 
     Parameters
@@ -221,7 +261,7 @@ def threshold_dynamics(prepared, *, tau=None, lam=None, model="gaussian", edge=0
     lam : float, optional
         Weight of the region fidelity against the boundary length. Larger values
         follow the image more closely, smaller ones give smoother masks. Default 4
-        for ``model="mean"`` and 0.5 for the likelihood models.
+        for ``model="mean"`` and 2 for the likelihood models.
     model : {'gaussian', 'gmm', 'mean'}
         Region model per phase (:mod:`napari_heatseg.core.models`).
     edge : float in [0, 1]
@@ -236,6 +276,9 @@ def threshold_dynamics(prepared, *, tau=None, lam=None, model="gaussian", edge=0
         Mixture components per phase for ``model="gmm"``.
     min_std : float
         Smallest standard deviation of a region model, in normalised intensity units.
+    reach : float
+        ``scope="object"`` only: how far an object may grow, in depths of its mark (the
+        radius of a drawn ball) beyond the mark; at least ``reach`` voxels.
     iter_callback : callable, optional
         Called as ``iter_callback(iteration, phases, energy)`` for every state.
 
@@ -249,7 +292,7 @@ def threshold_dynamics(prepared, *, tau=None, lam=None, model="gaussian", edge=0
     if tau is None:
         tau = 2.0 * finest**2  # sigma = sqrt(2 tau) = 2 finest voxels
     if lam is None:
-        lam = 4.0 if model == "mean" else 0.5
+        lam = 4.0 if model == "mean" else 2.0
     _check_positive("tau", tau)
     _check_positive("lam", lam)
     _check_positive("tol", tol, allow_zero=True)
@@ -264,23 +307,30 @@ def threshold_dynamics(prepared, *, tau=None, lam=None, model="gaussian", edge=0
     problem = _Problem(prepared, model, lam, {"components": components, "min_std": min_std})
     phases = prepared.phases
 
-    factors = _pyramid_factors(phases.shape, unit_spacing, min_size=128) if coarse_to_fine else None
-    if factors is not None:
-        coarse_spacing = tuple(h * f for h, f in zip(unit_spacing, factors))
-        coarse_tau = max(unit_tau, 1.5**2 / 2 * min(coarse_spacing) ** 2)
-        coarse_image = _block_reduce(prepared.image, factors, np.mean)
-        coarse_valid = _block_reduce(prepared.valid[..., None], factors, np.all)[..., 0]
-        coarse_start = _coarse_start(phases, factors, prepared.n_labels)
-        coarse = _Level(coarse_image, coarse_valid, coarse_start, coarse_spacing, coarse_tau, edge)
-        coarse_scale = np.float32(np.sqrt(np.pi / coarse_tau))
-        result = coarse_start
-        for _, result, _ in _iterate(coarse, problem, coarse_start, coarse_scale, max_num_iter, tol):
+    domain = None
+    if prepared.scope == "object":
+        domain = _object_domain(phases, prepared.n_labels, unit_spacing, reach)
+    stages = _stages(phases.shape, unit_spacing, unit_tau) if coarse_to_fine else []
+    for factors, stage_tau in stages:
+        shape = tuple(max(1, round(n / f)) for n, f in zip(phases.shape, factors))
+        coarse = _Level(
+            _downsample(prepared.image, factors, shape),
+            _resample(prepared.valid.astype(np.float32), shape) > 0.999,
+            _change_grid(prepared.phases, prepared.n_labels, shape, factors),
+            tuple(h * n / m for h, n, m in zip(unit_spacing, phases.shape, shape)),
+            stage_tau,
+            edge,
+            None if domain is None else _resample(domain.astype(np.float32), shape) > 0,
+        )
+        result = _change_grid(phases, prepared.n_labels, shape, factors)
+        for _, result, _ in _iterate(coarse, problem, result, np.float32(np.sqrt(np.pi / stage_tau)),
+                                     max_num_iter, tol):
             pass
-        upsampled = _upsample(result, factors, phases.shape)
+        upsampled = _change_grid(result, prepared.n_labels, phases.shape)
         if all((upsampled == k).any() for k in range(1, prepared.n_labels + 1)):
-            phases = upsampled
+            phases = upsampled  # a label lost on a coarse grid restarts from the finer state
 
-    level = _Level(prepared.image, prepared.valid, prepared.phases, unit_spacing, unit_tau, edge)
+    level = _Level(prepared.image, prepared.valid, prepared.phases, unit_spacing, unit_tau, edge, domain)
     for state in _iterate(level, problem, phases, scale, max_num_iter, tol):
         if iter_callback is not None:
             iter_callback(*state)

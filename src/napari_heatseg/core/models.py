@@ -48,13 +48,16 @@ def _gaussian_cost(image, mean, cov):
 
 
 def _covariance(samples, mean, min_std):
-    n_channels = samples.shape[1]
-    if len(samples) > 1:
-        diff = samples - mean
-        cov = diff.T @ diff / len(samples)
-    else:
-        cov = np.zeros((n_channels, n_channels))
-    return cov + np.eye(n_channels) * min_std**2
+    """Maximum-likelihood covariance with eigenvalues clamped at ``min_std**2``.
+
+    Clamping (rather than adding ``min_std**2``) is the exact minimiser of the Gaussian cost
+    under the constraint ``S >= min_std**2 I``, so refitting never raises the energy.
+    """
+    diff = samples - mean
+    scatter = diff.T @ diff / max(len(samples), 1)
+    eigenvalues, eigenvectors = np.linalg.eigh(scatter)
+    eigenvalues = np.maximum(eigenvalues, min_std**2)
+    return (eigenvectors * eigenvalues) @ eigenvectors.T
 
 
 class GaussianModel:

@@ -1,0 +1,56 @@
+import numpy as np
+import pytest
+
+import napari_heatseg as hs
+
+
+def test_methods_lists_heat_first_and_every_name_runs_through_segment():
+    names = hs.methods()
+    assert names[0] == "heat" and len(names) == len(set(names))
+
+
+def test_label_values_and_dtype_are_preserved():
+    image = np.zeros((40, 60))
+    image[5:20, 5:25] = 1
+    image[22:38, 35:55] = 2
+    image += np.random.default_rng(0).normal(0, 0.05, image.shape)
+    start = np.zeros(image.shape, np.int64)
+    start[10:14, 10:14] = 2**40
+    start[28:32, 42:46] = 7
+    labels = hs.segment(image, start, scope="object")
+    assert labels.dtype == np.int64
+    assert set(np.unique(labels)) == {0, 7, 2**40}
+    assert labels[12, 12] == 2**40 and labels[30, 45] == 7
+
+
+def test_bool_start_gives_bool_labels():
+    image = np.zeros((32, 32))
+    image[8:24, 8:24] = 1
+    labels = hs.segment(image, image > 0.5)
+    assert labels.dtype == bool and labels[16, 16] and not labels[2, 2]
+
+
+def test_evolve_yields_steps_with_increasing_iterations():
+    image = np.zeros((32, 32))
+    image[8:24, 8:24] = 1
+    start = np.zeros(image.shape, np.uint8)
+    start[14:18, 14:18] = 1
+    steps = list(hs.evolve(image, start, scope="all"))
+    assert [s.iteration for s in steps] == list(range(len(steps)))
+    assert isinstance(steps[-1], hs.Step)
+    np.testing.assert_array_equal(steps[-1].labels, hs.segment(image, start, scope="all"))
+
+
+def test_bad_arguments_are_refused_before_any_work():
+    image = np.zeros((16, 16))
+    start = np.ones((16, 16), np.uint8)
+    with pytest.raises(ValueError, match="unknown method 'snake'.*choose one of"):
+        hs.evolve(image, start, method="snake")
+    with pytest.raises(TypeError, match="no parameter 'sigma'.*tau"):
+        hs.evolve(image, start, sigma=2)
+    with pytest.raises(ValueError, match="unknown scope"):
+        hs.evolve(image, start, scope="everywhere")
+    with pytest.raises(ValueError, match="tau"):
+        hs.segment(image, start, tau=-1)
+    with pytest.raises(ValueError, match="lam"):
+        hs.segment(image, start, lam=float("nan"))
