@@ -201,8 +201,9 @@ def _refuse_if_too_big(needed, spatial_shape, what):
     raise MemoryError(
         f"segmenting an image of spatial shape {tuple(spatial_shape)} with {what} needs about "
         f"{_gib(needed)} of working memory, but only {_gib(available)} is available. "
-        f"Use the out-of-core dask path (napari_heatseg.core.chunked), crop the image to the "
-        f"region of interest, or downsample it (and use fewer labels) before segmenting."
+        f"Use the out-of-core dask path (napari_heatseg.core.chunked.segment_chunked, on a dask "
+        f"or zarr array), crop the image to the region of interest, or downsample it (and use "
+        f"fewer labels) before segmenting."
     )
 
 
