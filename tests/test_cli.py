@@ -176,6 +176,13 @@ def test_batch_with_shared_start_and_otsu_start(tmp_path, nuclei, capsys):
     assert main(["batch", str(tmp_path / "in"), "-o", str(tmp_path / "a"), "--start",
                  str(tmp_path / "shared.tif"), "--scope", "all", "--workers", "1", *QUICK]) == 0
     assert "done 2, skipped 0, failed 0" in capsys.readouterr().out
+    again = ["batch", str(tmp_path / "in"), "-o", str(tmp_path / "a"), "--start", str(tmp_path / "shared.tif"),
+             "--scope", "all", "--workers", "1", "--param", "max_num_iter=6"]
+    assert main(again) == 0
+    assert "skipped img0.tif: output exists (made with other parameters" in capsys.readouterr().out
+    assert main(again + ["--overwrite"]) == 0
+    assert "done 2, skipped 0, failed 0" in capsys.readouterr().out
+    assert json.loads((tmp_path / "a" / "img0.heatseg.json").read_text())["settings"]["params"] == {"max_num_iter": 6}
     assert main(["batch", str(tmp_path / "in"), "-o", str(tmp_path / "b"), "--start-method",
                  "threshold_otsu", "--scope", "all", "--workers", "1"]) == 0
     labels, _ = read_image(tmp_path / "b" / "img0.tif")

@@ -42,18 +42,24 @@ def sidecar_path(output):
     return output.with_name(stem(output) + ".heatseg.json")
 
 
-def _start_for(image_path, start_dir):
-    matches = [p for p in Path(start_dir).iterdir()
-               if p.is_file() and not p.name.startswith(".") and _has_stem(p, stem(image_path))]
-    if not matches:
-        return None
+def _start_index(start_dir):
+    """Start files of a folder by stem; a file with the image's own suffix wins ties."""
+    index = {}
+    for path in sorted(Path(start_dir).iterdir()):
+        if path.is_file() and not path.name.startswith(".") and _has_stem(path):
+            index.setdefault(stem(path), []).append(path)
+    return index
+
+
+def _start_for(image_path, index):
+    matches = index.get(stem(image_path), [])
     same_type = [p for p in matches if suffix(p) == suffix(image_path)]
-    return str((same_type or matches)[0])
+    return str((same_type or matches)[0]) if matches else None
 
 
-def _has_stem(path, name):
+def _has_stem(path):
     try:
-        return stem(path) == name
+        return bool(stem(path))
     except HeatsegIOError:
         return False
 
@@ -70,6 +76,7 @@ def make_jobs(inputs, out_dir, *, settings, start=None, start_dir=None, start_me
         ``{"name", "status": "skipped", "reason"}`` for outputs that already exist.
     """
     out_dir = Path(out_dir)
+    starts = _start_index(start_dir) if start_dir is not None else None
     jobs, skipped = [], []
     for path in inputs:
         output = out_dir / path.name
@@ -84,7 +91,7 @@ def make_jobs(inputs, out_dir, *, settings, start=None, start_dir=None, start_me
                    start=str(start) if start else None, start_method=start_method,
                    overwrite=overwrite)
         if start_dir is not None:
-            job["start"] = _start_for(path, start_dir)
+            job["start"] = _start_for(path, starts)
             job["missing_start"] = job["start"] is None and f"no start file named {stem(path)}.* in {start_dir}"
         jobs.append(job)
     return jobs, skipped
