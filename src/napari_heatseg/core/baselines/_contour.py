@@ -43,8 +43,9 @@ def watershed(prepared, *, sigma=1.0, compactness=0.0):
 def random_walker(prepared, *, beta=130.0, tol=1e-3):
     """Random walker from the seeds (:func:`skimage.segmentation.random_walker`).
 
-    Every channel is used (``channel_axis``) and the voxel spacing is passed on.
-    Background seeds as for :func:`watershed`. 2D and 3D.
+    Every channel is used (``channel_axis``) and the voxel spacing is passed on,
+    relative to the finest axis (so ``beta`` means the same in micrometres and in
+    millimetres). Background seeds as for :func:`watershed`. 2D and 3D.
 
     Parameters
     ----------
@@ -62,7 +63,8 @@ def random_walker(prepared, *, beta=130.0, tol=1e-3):
             "marked one); mark a smaller region or use scope='inside' with a box."
         )
     result = segmentation.random_walker(task.image, markers, beta=beta, mode="cg_j", tol=tol,
-                                        spacing=task.spacing, channel_axis=-1)
+                                        spacing=tuple(h / min(task.spacing) for h in task.spacing),
+                                        channel_axis=-1)
     result[(result == prepared.n_labels + 1) | (result < 0)] = 0
     return task.finish(result)
 

@@ -48,8 +48,14 @@ def threshold_multiotsu(prepared, *, classes=None, nbins=256):
     return task.finish(task.assign_classes(class_map, classes))
 
 
-def threshold_local(prepared, *, block_size=35, method="gaussian", offset=0.0):
+def threshold_local(prepared, *, block_size=35, method="gaussian", offset=0.05):
     """Local (adaptive) threshold (:func:`skimage.filters.threshold_local`).
+
+    Each pixel is compared with its neighbourhood's threshold ``t``: it is "above"
+    if brighter than ``t + offset``, "below" if darker than ``t - offset``, "flat"
+    otherwise (the flat class keeps noise in even background out of the answer).
+    The three classes then go to the labels whose seeds fill them, so bright and
+    dark objects both work.
 
     Parameters
     ----------
@@ -59,11 +65,11 @@ def threshold_local(prepared, *, block_size=35, method="gaussian", offset=0.0):
     method : {'gaussian', 'mean', 'median'}
         How the local threshold is computed.
     offset : float
-        Subtracted from the local threshold (normalised intensity units).
+        Margin around the local threshold, in normalised intensity units (0-0.2).
     """
     task = Task(prepared)
     grey = task.grey
     sizes = physical_sizes(block_size, task.spacing)
-    local = filters.threshold_local(grey, block_size=sizes, method=method, offset=offset)
-    classes = (grey > local).astype(np.intp)
-    return task.finish(task.assign_classes(classes, 2))
+    local = filters.threshold_local(grey, block_size=sizes, method=method)
+    classes = np.digitize(grey - local, [-offset, offset]).astype(np.intp)
+    return task.finish(task.assign_classes(classes, 3))
