@@ -61,8 +61,9 @@ def run_method(method, item, params=None):
                       spacing=item.spacing, scope=item.scope, **(params or {}))
 
 
-def evaluate(sets, methods, *, limit=None, params=None, verbose=False, out=sys.stdout):
+def evaluate(sets, methods, *, limit=None, params=None, verbose=False, out=None):
     """{set: {method: (mean IoU, median seconds) or note}} over the requested sets."""
+    out = out or sys.stdout
     results = {}
     for name in sets:
         items = common.load_set(name, limit=limit)
