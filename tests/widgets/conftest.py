@@ -38,7 +38,7 @@ def slow_evolve(monkeypatch):
 
     real = hs.evolve
 
-    def install(delay=0.05):
+    def install(delay=0.2):
         def evolve(*args, **kwargs):
             for step in real(*args, **kwargs):
                 time.sleep(delay)

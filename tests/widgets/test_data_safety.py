@@ -97,7 +97,7 @@ def test_apply_without_a_run_warns(viewer_widget, notifications):
 
 
 def test_closing_the_viewer_mid_run_loses_nothing(make_napari_viewer, qtbot, slow_evolve):
-    slow_evolve(0.05)
+    slow_evolve(0.2)
     viewer = make_napari_viewer()
     _, widget = viewer.window.add_plugin_dock_widget("napari-heatseg", "Heat segmentation")
     image, _ = disk_image(shape=(128, 128), centre=(64, 64), radius=50)
@@ -119,7 +119,7 @@ def test_closing_the_viewer_mid_run_loses_nothing(make_napari_viewer, qtbot, slo
 
 
 def test_cancel_while_paused_ends_the_worker(viewer_widget, qtbot, slow_evolve):
-    slow_evolve(0.05)
+    slow_evolve(0.2)
     viewer, widget = viewer_widget
     image, _ = disk_image(shape=(128, 128), centre=(64, 64), radius=50)
     start = np.zeros(image.shape, np.uint8)

@@ -30,7 +30,7 @@ def test_open_sample_gives_image_and_start_with_scale(make_napari_viewer, key):
     # measured with hs.segment on the sample in this session: nuclei2d 0.65 (full run);
     # mri3d 0.55 after 5 iterations (kept short for CI; the whole run is not the point here)
     ("nuclei2d", 0.6, {}),
-    ("mri3d", 0.4, {"max_iter": 5}),
+    pytest.param("mri3d", 0.4, {"max_iter": 5}, marks=pytest.mark.slow),
     ("rgb_photo", None, {}),
 ])
 def test_each_sample_runs_in_the_widget(viewer_widget, qtbot, key, floor, params):

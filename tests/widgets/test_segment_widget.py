@@ -127,7 +127,7 @@ def test_slice_by_slice_fills_the_stack(viewer_widget, qtbot):
 
 def test_pause_step_resume(viewer_widget, qtbot, slow_evolve):
     """Pause stops the preview; Step shows exactly one more iteration; Run resumes to the end."""
-    slow_evolve(0.05)
+    slow_evolve(0.2)
     image, truth = disk_image(shape=(128, 128), centre=(64, 64), radius=50)
     start = np.zeros(image.shape, np.uint8)
     start[60:68, 60:68] = 1  # a small seed: the object grows over many iterations
@@ -160,7 +160,7 @@ def test_pause_step_resume(viewer_widget, qtbot, slow_evolve):
 
 
 def test_cancel_keeps_a_consistent_state(viewer_widget, qtbot, slow_evolve):
-    slow_evolve(0.05)
+    slow_evolve(0.2)
     image, _ = disk_image(shape=(128, 128), centre=(64, 64), radius=50)
     start = np.zeros(image.shape, np.uint8)
     start[60:68, 60:68] = 1
@@ -173,6 +173,8 @@ def test_cancel_keeps_a_consistent_state(viewer_widget, qtbot, slow_evolve):
     widget.cancel_button.clicked()
     qtbot.waitUntil(lambda: not widget.controller.running, timeout=5_000)
     assert widget.status.value == "cancelled" and widget.run_state == "ready"
+    full_run = sum(1 for _ in hs.evolve(image, start, spacing=(1.0, 1.0), **widget._params()))
+    assert widget.controller.n_updates < full_run  # stopped early
     assert preview(viewer).metadata["heatseg"]["outcome"] == "cancelled"
     # the preview holds one real state of the evolution, not a half-written one
     states = [s.labels for s in hs.evolve(image, start, spacing=(1.0, 1.0), **widget._params())]
@@ -251,3 +253,42 @@ def test_every_method_and_scope_is_offered(viewer_widget):
     _, widget = viewer_widget
     assert list(widget._method.choices) == hs.methods()
     assert set(widget._scope.choices) == {"object", "inside", "all"}
+
+
+@pytest.mark.parametrize("channel", ["first", "last"])
+def test_multichannel_stack_with_a_chosen_channel_axis(viewer_widget, qtbot, channel):
+    """Two channels, the object visible only in the second: the channel axis must reach the core."""
+    image, truth = disk_image()
+    noise = np.random.default_rng(3).standard_normal(image.shape).astype(np.float32)
+    channels = np.stack([noise, image])  # (C, Y, X)
+    data = channels if channel == "first" else np.moveaxis(channels, 0, -1)
+    start = np.zeros(image.shape, np.uint8)
+    start[40:56, 36:52] = 1
+    viewer, widget = viewer_widget
+    choose(widget, viewer.add_image(data, name="two channels"), viewer.add_labels(start, name="s"),
+           channel=channel, max_iter=30)
+    run_to_end(qtbot, widget)
+    assert widget._inputs.channel_axis == -1 and widget._inputs.image.shape == (96, 96, 2)
+    expected = hs.segment(np.moveaxis(channels, 0, -1), start, channel_axis=-1, spacing=(1.0, 1.0),
+                          **widget._params())
+    np.testing.assert_array_equal(preview(viewer).data, expected)
+    assert iou(preview(viewer).data, truth) > 0.9
+
+
+def test_closing_the_dock_widget_mid_run_stops_the_worker(viewer_widget, qtbot, slow_evolve):
+    slow_evolve(0.2)
+    image, _ = disk_image(shape=(128, 128), centre=(64, 64), radius=50)
+    start = np.zeros(image.shape, np.uint8)
+    start[60:68, 60:68] = 1
+    viewer, widget = viewer_widget
+    choose(widget, viewer.add_image(image, name="disk"), viewer.add_labels(start, name="s"), max_iter=200)
+    widget.controller.min_interval = 0.0
+    widget.run_button.clicked()
+    qtbot.waitUntil(lambda: widget.controller.n_updates >= 2, timeout=20_000)
+    worker = widget.controller.worker
+    viewer.window.remove_dock_widget("all")
+    qtbot.waitUntil(lambda: not worker.is_running, timeout=5_000)
+    full_run = sum(1 for _ in hs.evolve(image, start, spacing=(1.0, 1.0), **widget._params()))
+    assert widget.controller.n_updates < full_run - 2  # stopped early, not run to the end
+    np.testing.assert_array_equal(viewer.layers["s"].data, start)
+    np.testing.assert_array_equal(viewer.layers["disk"].data, image)

@@ -4,6 +4,7 @@ import numpy as np
 from magicgui.widgets import (CheckBox, ComboBox, Container, FloatSlider, FloatSpinBox, Label, LineEdit,
                               PushButton, RadioButtons, SpinBox, TextEdit)
 from napari.layers import Image, Labels, Shapes
+from qtpy.QtCore import QEvent, QObject
 from qtpy.QtGui import QFontDatabase
 from qtpy.QtWidgets import QTextEdit
 from napari.utils.notifications import show_error, show_info, show_warning
@@ -20,6 +21,20 @@ __all__ = ["SegmentWidget"]
 
 NEW_LAYER = "new layer"
 ONLY_UNLABELLED, OVERWRITE = "only unlabelled voxels", "overwrite"
+
+
+class _CancelWhenRemoved(QObject):
+    """Cancels the run when the widget leaves its dock (napari unparents a removed dock widget)."""
+
+    def __init__(self, widget, cancel):
+        super().__init__(widget)
+        self._cancel = cancel
+        widget.installEventFilter(self)
+
+    def eventFilter(self, obj, event):
+        if event.type() == QEvent.Type.ParentChange and obj.parent() is None:
+            self._cancel()
+        return False
 
 
 class SegmentWidget(Container):
@@ -117,6 +132,7 @@ class SegmentWidget(Container):
         for event in (napari_viewer.layers.events.inserted, napari_viewer.layers.events.removed):
             event.connect(self.reset_choices)
         self.native.destroyed.connect(self._on_destroyed)
+        self._removal_watch = _CancelWhenRemoved(self.native, self.controller.cancel)
         self._set_state("ready")
 
     # ---- choices -----------------------------------------------------------------------------
