@@ -4,10 +4,10 @@ import numpy as np
 from magicgui.widgets import (CheckBox, ComboBox, Container, FloatSlider, FloatSpinBox, Label, LineEdit,
                               PushButton, RadioButtons, SpinBox, TextEdit)
 from napari.layers import Image, Labels, Shapes
+from napari.utils.notifications import show_error, show_info, show_warning
 from qtpy.QtCore import QEvent, QObject
 from qtpy.QtGui import QFontDatabase
 from qtpy.QtWidgets import QTextEdit
-from napari.utils.notifications import show_error, show_info, show_warning
 
 import napari_heatseg as hs
 
@@ -51,6 +51,7 @@ class SegmentWidget(Container):
         self._viewer = napari_viewer
         self._preview = None
         self._inputs = None
+        self._image_transform = None
         self._closed = False
         self.controller = RunController(self._show, self._done)
         defaults = core_defaults()
@@ -177,6 +178,7 @@ class SegmentWidget(Container):
                                    "object, or a Shapes layer with a box around it.")
         image, channel_axis, spacing, layer_channel_axis = image_data(image_layer, self._channel.value)
         spatial_shape = image.shape[: len(spacing)]
+        self._image_transform = spatial_transform(image_layer, layer_channel_axis)  # for the preview
         where = WHERE[self._where.value]
         if where == "propagate" and len(spatial_shape) != 3:
             raise LayerChoiceError("slice by slice needs a 3D image; choose 'whole image/volume' for a "
@@ -229,8 +231,7 @@ class SegmentWidget(Container):
 
     def _fresh_preview(self, inputs):
         image_layer = self._image.value
-        _, _, _, layer_channel_axis = image_data(image_layer, self._channel.value)
-        scale, translate = spatial_transform(image_layer, layer_channel_axis)
+        scale, translate = self._image_transform
         empty = np.zeros(inputs.start.shape, dtype=inputs.start.dtype)
         preview = self._preview
         if preview is None or preview not in self._viewer.layers:
