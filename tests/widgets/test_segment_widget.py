@@ -249,10 +249,24 @@ def test_no_layers_at_all(viewer_widget, notifications):
     assert any("no image layer" in text for _, text in notifications)
 
 
-def test_every_method_and_scope_is_offered(viewer_widget):
-    _, widget = viewer_widget
-    assert list(widget._method.choices) == hs.methods()
+@pytest.mark.slow
+def test_every_method_runs_from_the_widget(viewer_widget, qtbot):
+    """Each name of hs.methods() is offered and gives the core's answer; baselines hide heat params."""
+    image, truth = disk_image()
+    start = np.zeros(image.shape, np.uint8)
+    start[40:56, 36:52] = 1
+    viewer, widget = viewer_widget
+    choose(widget, viewer.add_image(image, name="disk"), viewer.add_labels(start, name="s"))
+    assert list(widget._method.choices) == hs.methods() and len(hs.methods()) > 1
     assert set(widget._scope.choices) == {"object", "inside", "all"}
+    for method in hs.methods():
+        widget._method.value = method
+        assert widget._tau.native.isHidden() == (method != "heat")
+        run_to_end(qtbot, widget)
+        assert widget.status.value.startswith("done"), (method, widget.status.value)
+        expected = hs.segment(image, start, method=method, spacing=(1.0, 1.0), **widget._params())
+        np.testing.assert_array_equal(preview(viewer).data, expected, err_msg=method)
+        assert preview(viewer).metadata["heatseg"]["method"] == method
 
 
 @pytest.mark.parametrize("channel", ["first", "last"])

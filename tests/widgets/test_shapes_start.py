@@ -47,6 +47,16 @@ def test_ellipse_polygon_and_path():
     np.testing.assert_array_equal(np.nonzero(path), (np.full(46, 5), np.arange(5, 51)))
 
 
+def test_a_closed_path_is_a_filled_lasso():
+    image = Image(np.zeros((40, 40)))
+    t = np.linspace(0, 2 * np.pi, 60)
+    loop = np.column_stack([20 + 10 * np.sin(t), 20 + 10 * np.cos(t)])  # ends meet
+    filled = raster(Shapes([loop], shape_type="path"), image, (40, 40))
+    assert filled[20, 20] and filled.sum() == pytest.approx(np.pi * 100, rel=0.1)
+    arc = raster(Shapes([loop[:40]], shape_type="path"), image, (40, 40))  # open: a scribble
+    assert not arc[20, 20] and arc.sum() < 60
+
+
 def test_3d_shapes_go_on_their_slice_and_off_plane_shapes_are_refused():
     image = Image(np.zeros((6, 30, 30)), scale=(3, 1, 1))
     box = np.array([[2, 5, 5], [2, 5, 10], [2, 10, 10], [2, 10, 5]], float)

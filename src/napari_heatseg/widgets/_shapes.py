@@ -6,7 +6,9 @@ are respected. Pixel centres sit at integer coordinates (napari's convention); a
 belongs to a filled shape when its centre is inside or on the boundary.
 
 - rectangles, polygons (including lasso polygons) and ellipses are filled;
-- paths and lines are drawn as one-voxel-wide scribbles (for ``scope='object'``/``'all'``).
+- a path that comes back to where it began (a freehand lasso: its ends closer than
+  ``LASSO_GAP`` voxels) is filled too;
+- other paths and lines are drawn as one-voxel-wide scribbles (for ``scope='object'``/``'all'``).
 
 In a 3D image each shape must lie in one plane of axis 0 (drawn on a slice);
 a 2D Shapes layer over a 3D image is drawn on the slice the viewer shows.
@@ -17,7 +19,10 @@ from skimage.draw import line, polygon2mask
 
 from ._inputs import LayerChoiceError
 
-__all__ = ["shapes_start"]
+__all__ = ["LASSO_GAP", "shapes_start"]
+
+#: A path whose two ends are closer than this (in voxels) is a closed lasso and is filled.
+LASSO_GAP = 3.0
 
 
 def shapes_start(shapes, image, spatial_shape, *, world_point, label=1, layer_channel_axis=None):
@@ -82,6 +87,8 @@ def _rasterise_2d(kind, vertices, shape):
         return polygon2mask(shape, vertices)
     if kind == "ellipse":
         return _ellipse_mask(vertices, shape)
+    if kind == "path" and len(vertices) > 3 and np.linalg.norm(vertices[0] - vertices[-1]) < LASSO_GAP:
+        return polygon2mask(shape, vertices)
     if kind in ("path", "line"):
         mask = np.zeros(shape, dtype=bool)
         points = np.round(vertices).astype(int)
