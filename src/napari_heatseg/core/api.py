@@ -1,12 +1,13 @@
 """The public entry points: :func:`segment`, :func:`evolve` and :func:`methods`."""
 
 import inspect
+import warnings
 from typing import NamedTuple
 
 import numpy as np
 
 from . import baselines, dynamics
-from .inputs import prepare, restore_labels
+from .inputs import check_memory, prepare, restore_labels
 
 __all__ = ["Step", "evolve", "methods", "segment"]
 
@@ -68,14 +69,19 @@ def evolve(image, start, *, method=DEFAULT_METHOD, channel_axis=None, spacing=No
     _check_params(runner, method, params)
     prepared = prepare(image, start, channel_axis=channel_axis, spacing=spacing, scope=scope)
     if method == DEFAULT_METHOD:
-        states = runner(prepared, **params)
+        check_memory(prepared.spatial_shape, prepared.n_labels, prepared.image.shape[-1], **params)
+        states = runner(prepared, **params)  # checks the parameters now, runs lazily
     else:
-        states = _single_state(runner, prepared, params)
+        states = _single_state(lambda: runner(prepared, **params))
+    if prepared.is_constant:
+        warnings.warn("the image is constant (it holds no contrast to follow); returning the start "
+                      "unchanged. Check the layer or channel you passed.", UserWarning, stacklevel=2)
+        states = _single_state(lambda: prepared.phases)
     return _as_steps(states, prepared)
 
 
-def _single_state(runner, prepared, params):
-    yield 1, runner(prepared, **params), float("nan")
+def _single_state(compute):
+    yield 1, compute(), float("nan")
 
 
 def _as_steps(states, prepared):

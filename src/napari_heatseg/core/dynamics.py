@@ -40,7 +40,13 @@ from .models import make_model
 __all__ = ["threshold_dynamics"]
 
 
+def _check_real(name, value):
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"`{name}` must be a real number, got {value!r} ({type(value).__name__}).")
+
+
 def _check_positive(name, value, allow_zero=False):
+    _check_real(name, value)
     ok = np.isfinite(value) and (value >= 0 if allow_zero else value > 0)
     if not ok:
         bound = "zero or positive" if allow_zero else "positive"
@@ -55,6 +61,8 @@ def _edge_weight(image, spacing, edge):
     for c in range(image.shape[-1]):
         smooth = ndimage.gaussian_filter(image[..., c], 1.0, mode="reflect")
         for axis, h in enumerate(spacing):
+            if image.shape[axis] < 2:  # a single slice has no gradient across it
+                continue
             grad2 += (np.gradient(smooth, axis=axis) / np.float32(h / min(spacing))) ** 2
     kappa2 = max(float(np.median(grad2)), 1e-6)
     return (1.0 - edge + edge / (1.0 + grad2 / kappa2)).astype(np.float32)
@@ -282,10 +290,11 @@ def threshold_dynamics(prepared, *, tau=None, lam=None, model="gaussian", edge=0
     iter_callback : callable, optional
         Called as ``iter_callback(iteration, phases, energy)`` for every state.
 
-    Yields
-    ------
-    iteration, phases, energy
-        Full-resolution states; ``energy`` never increases.
+    Returns
+    -------
+    generator of (iteration, phases, energy)
+        Full-resolution states; ``energy`` never increases. Parameters are checked
+        before the generator is returned.
     """
     spacing = prepared.spacing
     finest = min(spacing)
@@ -296,15 +305,32 @@ def threshold_dynamics(prepared, *, tau=None, lam=None, model="gaussian", edge=0
     _check_positive("tau", tau)
     _check_positive("lam", lam)
     _check_positive("tol", tol, allow_zero=True)
+    _check_real("edge", edge)
     if not 0 <= edge <= 1:
         raise ValueError(f"`edge` must lie in [0, 1] (0 = plain heat kernel), got {edge!r}.")
+    _check_positive("min_std", min_std)
+    _check_positive("reach", reach)
     if isinstance(max_num_iter, bool) or not isinstance(max_num_iter, (int, np.integer)) or max_num_iter < 0:
         raise ValueError(f"`max_num_iter` must be a whole number >= 0, got {max_num_iter!r}.")
+    if isinstance(components, bool) or not isinstance(components, (int, np.integer)) or components < 1:
+        raise ValueError(f"`components` must be a whole number >= 1, got {components!r}.")
+    if iter_callback is not None and not callable(iter_callback):
+        raise TypeError(f"`iter_callback` must be callable (or None), got {iter_callback!r}.")
+    make_model(model, 1)  # an unknown model name fails here, before any work
+    return _run(prepared, tau, lam, model, edge, max_num_iter, tol, coarse_to_fine,
+                {"components": components, "min_std": min_std}, reach, iter_callback)
+
+
+def _run(prepared, tau, lam, model, edge, max_num_iter, tol, coarse_to_fine, model_options, reach,
+         iter_callback):
+    """The iteration itself (a generator); see :func:`threshold_dynamics`."""
+    spacing = prepared.spacing
+    finest = min(spacing)
 
     unit_spacing = tuple(h / finest for h in spacing)  # lengths in finest voxels: lam is unit-free
     unit_tau = tau / finest**2
     scale = np.float32(np.sqrt(np.pi / unit_tau))
-    problem = _Problem(prepared, model, lam, {"components": components, "min_std": min_std})
+    problem = _Problem(prepared, model, lam, model_options)
     phases = prepared.phases
 
     domain = None

@@ -22,6 +22,14 @@ __all__ = ["MODELS", "make_model"]
 MIN_STD = 0.02  # variance floor: below 2 % of the intensity range we cannot tell noise apart
 
 
+def _unreachable(image):
+    """The cost of a phase that never had a pixel: nothing is known of it, so nothing joins it.
+
+    (An empty phase keeps its last parameters instead, and may win pixels back.)
+    """
+    return np.full(image.shape[:-1], np.inf, dtype=np.float32)
+
+
 class MeanModel:
     """Piecewise-constant model: the phase's mean colour."""
 
@@ -31,10 +39,10 @@ class MeanModel:
     def fit(self, samples):
         if len(samples):
             self.mean = samples.mean(axis=0)
-        elif self.mean is None:  # an empty phase costs nothing to keep but must not be NaN
-            self.mean = np.full(samples.shape[1], 0.5, dtype=np.float64)
 
     def cost(self, image):
+        if self.mean is None:
+            return _unreachable(image)
         diff = image - self.mean.astype(np.float32)
         return np.einsum("...c,...c->...", diff, diff)
 
@@ -73,11 +81,10 @@ class GaussianModel:
             samples = samples.astype(np.float64)
             self.mean = samples.mean(axis=0)
             self.cov = _covariance(samples, self.mean, self.min_std)
-        elif self.mean is None:
-            self.mean = np.full(samples.shape[1], 0.5)
-            self.cov = np.eye(samples.shape[1]) * 0.25
 
     def cost(self, image):
+        if self.mean is None:
+            return _unreachable(image)
         return _gaussian_cost(image, self.mean, self.cov)
 
 
@@ -127,9 +134,6 @@ class MixtureModel:
 
     def fit(self, samples):
         if len(samples) == 0:
-            if self.means is None:
-                GaussianModel.fit(self, samples)  # sets a neutral mean/cov
-                self.means, self.covs, self.log_weights = self.mean[None], self.cov[None], np.zeros(1)
             return
         samples = samples.astype(np.float64)
         if len(samples) > self.max_samples:
@@ -140,6 +144,8 @@ class MixtureModel:
         self._refit(samples, assignment, len(self.means))
 
     def cost(self, image):
+        if self.means is None:
+            return _unreachable(image)
         return self._component_costs(image).min(axis=-1)
 
 
@@ -150,5 +156,5 @@ def make_model(name, n_channels, **options):
     """Create the region model called ``name`` (one of :data:`MODELS`)."""
     try:
         return MODELS[name](n_channels, **options)
-    except KeyError:
+    except (KeyError, TypeError):
         raise ValueError(f"unknown region model {name!r}; choose one of {', '.join(MODELS)}.") from None
