@@ -36,16 +36,27 @@ def _volume(dtype=np.int16, seed=0):
 def test_chunked_equals_in_memory(tmp_path, client, model):
     image, start = _volume()
     spacing = (2.0, 0.7, 0.7)
-    ref = hs.segment(image, start, scope="all", model=model, coarse_to_fine=False, spacing=spacing,
-                     max_num_iter=12)
+    params = dict(model=model, spacing=spacing, max_num_iter=12, lam=6.0 if model == "mean" else 1.5, min_std=0.05)
+    ref = hs.segment(image, start, scope="all", coarse_to_fine=False, **params)
     out = segment_chunked(da.from_array(image, chunks=(5, 18, 20)), start, out=tmp_path / "labels.zarr",
-                          model=model, spacing=spacing, max_num_iter=12)
+                          **params)
     labels = out.compute()
     assert labels.dtype == ref.dtype
     np.testing.assert_array_equal(labels, ref)  # identical, not just close
     assert 5 in labels and set(np.unique(labels)) <= {0, 5, 9}
     stored = zarr.open_array(str(tmp_path / "labels.zarr"), mode="r")
     assert stored.chunks == (5, 18, 20)  # written chunk by chunk in the image's chunks
+
+
+@pytest.mark.parametrize("model", ["mean", "gaussian"])
+def test_chunked_defaults_follow_the_core(tmp_path, model):
+    # the chunked path mirrors the heat method's defaults (lam, min_std, tau); if the core's
+    # defaults are retuned, this says so
+    image, start = _volume(seed=3)
+    ref = hs.segment(image, start, scope="all", model=model, coarse_to_fine=False, max_num_iter=4)
+    out = segment_chunked(image, start, out=tmp_path / "o.zarr", model=model, chunks=(10, 36, 40),
+                          max_num_iter=4)
+    np.testing.assert_array_equal(out.compute(), ref)
 
 
 def test_chunked_from_zarr_store_with_nan(tmp_path, client):

@@ -23,6 +23,7 @@ truncated Gaussian (the in-memory operator switches to the exact DCT when ``sigm
 voxels). On the test volumes the labels are identical.
 """
 
+import inspect
 import math
 import shutil
 import tempfile
@@ -31,13 +32,15 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
-from .dynamics import _check_positive
+from .dynamics import _check_positive, threshold_dynamics
 from .inputs import _check_spacing, supported_float_type
 from .models import make_model
 
 __all__ = ["CHUNKED_MODELS", "segment_chunked"]
 
 CHUNKED_MODELS = ("mean", "gaussian")
+_DEFAULT_LAM = {"mean": 4.0, "gaussian": 2.0}  # as threshold_dynamics (tests/core/test_chunked.py checks)
+_DEFAULT_MIN_STD = inspect.signature(threshold_dynamics).parameters["min_std"].default
 _TRUNCATE = 4.0  # as HeatOperator's Gaussian variant
 _GATHER = 1 << 16  # order statistics: gather a histogram bin once it holds this few values
 
@@ -203,7 +206,7 @@ def _new_store(path, shape, chunks, dtype):
 
 
 def segment_chunked(image, start, *, out, spacing=None, scope="all", tau=None, lam=None, model="mean",
-                    max_num_iter=200, tol=0.0, min_std=0.02, chunks=None, workdir=None,
+                    max_num_iter=200, tol=0.0, min_std=None, chunks=None, workdir=None,
                     overwrite=False, iter_callback=None, **params):
     """Segment a 3D dask array or zarr store chunk by chunk; the result goes to a zarr store.
 
@@ -225,7 +228,7 @@ def segment_chunked(image, start, *, out, spacing=None, scope="all", tau=None, l
         Only ``'all'`` is supported by chunks (``'object'`` needs connected components and
         ``'inside'`` the start at every step; use the in-memory path for them).
     tau, lam, max_num_iter, tol, min_std
-        As for the heat method (:func:`napari_heatseg.core.dynamics.threshold_dynamics`).
+        As for the heat method, with the same defaults (:func:`napari_heatseg.core.dynamics.threshold_dynamics`).
     model : {'mean', 'gaussian'}
         Region model; the mixture model needs per-iteration sampling and is refused.
     chunks : tuple of int, optional
@@ -274,7 +277,8 @@ def segment_chunked(image, start, *, out, spacing=None, scope="all", tau=None, l
     spacing = _check_spacing(spacing, image.ndim)
     finest = min(spacing)
     tau = 2.0 * finest**2 if tau is None else tau
-    lam = (4.0 if model == "mean" else 0.5) if lam is None else lam
+    lam = _DEFAULT_LAM[model] if lam is None else lam
+    min_std = _DEFAULT_MIN_STD if min_std is None else min_std
     _check_positive("tau", tau)
     _check_positive("lam", lam)
     _check_positive("tol", tol, allow_zero=True)
