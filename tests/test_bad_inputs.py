@@ -449,10 +449,16 @@ def test_check_memory_skips_when_free_memory_is_unknown(monkeypatch):
 def test_segment_refuses_a_volume_too_big_for_ram(monkeypatch):
     """The refusal comes before any large allocation (prepare checks its own needs)."""
     _pretend_available(monkeypatch, 2**20)
-    volume = np.broadcast_to(np.uint16(1), (64, 256, 256))  # a view: costs nothing itself
-    start = np.zeros(volume.shape, np.uint8)
-    with time_limit(), pytest.raises(MemoryError, match=both("needs about", "napari_heatseg.core.chunked")):
-        hs.segment(volume, start)
+    volume = np.broadcast_to(np.uint16(1), (64, 256, 256))  # views: cost nothing themselves
+    start = np.broadcast_to(np.uint8(1), volume.shape)
+    tracemalloc.start()
+    try:
+        with time_limit(), pytest.raises(MemoryError, match=both("needs about", "napari_heatseg.core.chunked")):
+            hs.segment(volume, start)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 2**20  # refused before allocating the 4 Mi-voxel working arrays
 
 
 @pytest.mark.parametrize("shape,n_labels,n_channels,model,edge", [

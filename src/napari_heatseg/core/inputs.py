@@ -163,9 +163,10 @@ def estimate_memory(spatial_shape, n_labels, n_channels=1, *, model="gaussian", 
     return int(np.prod(spatial_shape, dtype=np.float64) * per_voxel * 1.15) + 4 * 2**20
 
 
-def _prepare_bytes(spatial_shape, n_channels, itemsize):
+def _prepare_bytes(spatial_shape, n_channels, dtype):
     """Peak bytes of :func:`prepare`: float work copy, float32 output, masks, phase map."""
-    work = 0 if itemsize in (4, 8) else 8 * n_channels
+    dtype = np.dtype(dtype)
+    work = 0 if dtype in (np.float32, np.float64) else supported_float_type(dtype).itemsize * n_channels
     return int(np.prod(spatial_shape, dtype=np.float64) * (work + 5 * n_channels + 24))
 
 
@@ -433,7 +434,7 @@ def prepare(image, start, *, channel_axis=None, spacing=None, scope="object"):
     raw = _as_array(image, "image")
     image = _channel_last(raw, channel_axis)
     spacing = _check_spacing(spacing, image.ndim - 1)
-    _refuse_if_too_big(_prepare_bytes(image.shape[:-1], image.shape[-1], image.dtype.itemsize),
+    _refuse_if_too_big(_prepare_bytes(image.shape[:-1], image.shape[-1], image.dtype),
                        image.shape[:-1], f"{image.shape[-1]} channel(s)")
     phases, values = _check_start(start, image.shape[:-1], raw.shape, channel_axis)
     normalised, valid = _normalise(image)
