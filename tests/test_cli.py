@@ -47,6 +47,7 @@ def test_entry_point_is_installed():
     assert shutil.which("heatseg") is not None, "pip install -e . should install the `heatseg` script"
 
 
+@pytest.mark.slow
 def test_demo_writes_masks_overlays_and_table(tmp_path):
     out = tmp_path / "demo"
     result = heatseg("demo", "--out", out, *QUICK)
@@ -66,6 +67,7 @@ def test_demo_writes_masks_overlays_and_table(tmp_path):
     assert again.returncode == 1 and "--overwrite" in again.stderr and "Traceback" not in again.stderr
 
 
+@pytest.mark.slow
 def test_segment_writes_labels_with_spacing_and_refuses_overwrite(tmp_path):
     zz, yy, xx = np.mgrid[:8, :40, :40]
     volume = ((yy - 20) ** 2 + (xx - 20) ** 2 + (6 * (zz - 4)) ** 2 < 12**2).astype(np.float32)

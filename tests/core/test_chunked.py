@@ -32,7 +32,8 @@ def _volume(dtype=np.int16, seed=0):
     return image.astype(dtype), start
 
 
-@pytest.mark.parametrize("model", ["mean", pytest.param("gaussian", marks=pytest.mark.slow)])
+@pytest.mark.slow
+@pytest.mark.parametrize("model", ["mean", "gaussian"])
 def test_chunked_equals_in_memory(tmp_path, client, model):
     image, start = _volume()
     spacing = (2.0, 0.7, 0.7)
