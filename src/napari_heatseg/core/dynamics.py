@@ -99,21 +99,24 @@ def _resample(array, shape, order=1):
     return ndimage.zoom(array, zoom, order=order, mode="grid-mirror", grid_mode=True)
 
 
+def _box(factors):
+    """Odd box sizes (symmetric, so flips commute) spanning each downsampling factor."""
+    return [f + 1 if f > 1 else 1 for f in factors]
+
+
 def _downsample(image, factors, shape):
     """Anti-aliased resampling of an image (channels last) onto a coarser grid."""
-    smooth = ndimage.gaussian_filter(image, [f / 2 if f > 1 else 0 for f in factors] + [0], mode="reflect")
-    return _resample(smooth, shape)
+    return _resample(ndimage.uniform_filter(image, _box(factors) + [1], mode="reflect"), shape)
 
 
-def _change_grid(phases, n_labels, shape, factors=None):
-    """Phases on another grid: each voxel takes the phase with the most (smoothed) presence.
+def _change_grid(phases, n_labels, shape, factors):
+    """Phases on a coarser grid: each voxel takes the phase with the most presence.
 
     Every label present before stays present (at its strongest voxel), so a small mark is
     never lost on a coarse grid.
     """
-    sigma = [f / 2 if f > 1 else 0 for f in factors] if factors else 0
     presence = np.stack(
-        [_resample(ndimage.gaussian_filter((phases == k).astype(np.float32), sigma), shape)
+        [_resample(ndimage.uniform_filter((phases == k).astype(np.float32), _box(factors)), shape)
          for k in range(n_labels + 1)]
     )
     out = np.argmax(presence, axis=0).astype(np.int32)
@@ -141,6 +144,24 @@ def _stages(shape, spacing, tau, coarsest=4):
     return stages
 
 
+def _phase_moments(image, phases, valid, n_phases):
+    """Per phase: count, sum and sum of outer products of the valid pixels (one pass each)."""
+    index = np.where(valid, phases, n_phases).ravel()  # invalid pixels go to a spare bin
+    flat = image.reshape(-1, image.shape[-1])
+    n_channels = flat.shape[1]
+
+    def per_phase(weights=None):
+        return np.bincount(index, weights=weights, minlength=n_phases + 1)[:n_phases]
+
+    count = per_phase()
+    total = np.stack([per_phase(flat[:, c]) for c in range(n_channels)], axis=-1)
+    outer = np.empty((n_phases, n_channels, n_channels))
+    for c in range(n_channels):
+        for d in range(c, n_channels):
+            outer[:, c, d] = outer[:, d, c] = per_phase(flat[:, c] * flat[:, d])
+    return count, total, outer
+
+
 class _Problem:
     """The scope's constraints and the region models for one run."""
 
@@ -165,10 +186,14 @@ class _Problem:
 
     def costs(self, level, phases):
         """Refit every phase's model on its valid pixels and return lam * D_i per phase."""
+        stats = _phase_moments(level.image, phases, level.valid, self.n_phases) \
+            if hasattr(self.models[0], "fit_moments") else None
         costs = []
         for k, model in enumerate(self.models):
-            members = (phases == k) & level.valid
-            model.fit(level.image[members])
+            if stats is None:
+                model.fit(level.image[(phases == k) & level.valid])
+            else:
+                model.fit_moments(*(s[k] for s in stats))
             cost = model.cost(level.image)
             cost[~level.valid] = 0.0  # non-finite pixels carry no data term
             costs.append(self.lam * cost)
@@ -352,7 +377,7 @@ def _run(prepared, tau, lam, model, edge, max_num_iter, tol, coarse_to_fine, mod
         for _, result, _ in _iterate(coarse, problem, result, np.float32(np.sqrt(np.pi / stage_tau)),
                                      max_num_iter, tol):
             pass
-        upsampled = _change_grid(result, prepared.n_labels, phases.shape)
+        upsampled = _resample(result, phases.shape, order=0)
         if all((upsampled == k).any() for k in range(1, prepared.n_labels + 1)):
             phases = upsampled  # a label lost on a coarse grid restarts from the finer state
 

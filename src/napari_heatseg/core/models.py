@@ -30,6 +30,12 @@ def _unreachable(image):
     return np.full(image.shape[:-1], np.inf, dtype=np.float32)
 
 
+def moments(samples):
+    """(count, sum, sum of outer products) of (N, C) samples, in float64."""
+    samples = np.asarray(samples, dtype=np.float64)
+    return len(samples), samples.sum(axis=0), samples.T @ samples
+
+
 class MeanModel:
     """Piecewise-constant model: the phase's mean colour."""
 
@@ -37,8 +43,12 @@ class MeanModel:
         self.mean = None
 
     def fit(self, samples):
-        if len(samples):
-            self.mean = samples.mean(axis=0)
+        self.fit_moments(*moments(samples))
+
+    def fit_moments(self, count, total, outer):
+        """Fit from sufficient statistics (see :func:`moments`)."""
+        if count:
+            self.mean = total / count
 
     def cost(self, image):
         if self.mean is None:
@@ -51,18 +61,25 @@ def _gaussian_cost(image, mean, cov):
     """1/2 Mahalanobis distance plus 1/2 log det, per pixel (float32)."""
     inv = np.linalg.inv(cov).astype(np.float32)
     diff = image - mean.astype(np.float32)
-    maha = np.einsum("...c,cd,...d->...", diff, inv, diff, optimize=True)
+    if len(mean) == 1:
+        maha = diff[..., 0] ** 2 * inv[0, 0]
+    else:
+        maha = np.einsum("...c,cd,...d->...", diff, inv, diff, optimize=True)
     return 0.5 * maha + np.float32(0.5 * np.linalg.slogdet(cov)[1])
 
 
 def _covariance(samples, mean, min_std):
-    """Maximum-likelihood covariance with eigenvalues clamped at ``min_std**2``.
+    """Maximum-likelihood covariance of samples around ``mean``, floored (see below)."""
+    diff = samples - mean
+    return _floored(diff.T @ diff / max(len(samples), 1), min_std)
+
+
+def _floored(scatter, min_std):
+    """Covariance with eigenvalues clamped at ``min_std**2``.
 
     Clamping (rather than adding ``min_std**2``) is the exact minimiser of the Gaussian cost
     under the constraint ``S >= min_std**2 I``, so refitting never raises the energy.
     """
-    diff = samples - mean
-    scatter = diff.T @ diff / max(len(samples), 1)
     eigenvalues, eigenvectors = np.linalg.eigh(scatter)
     eigenvalues = np.maximum(eigenvalues, min_std**2)
     return (eigenvectors * eigenvalues) @ eigenvectors.T
@@ -77,10 +94,13 @@ class GaussianModel:
         self.cov = None
 
     def fit(self, samples):
-        if len(samples):
-            samples = samples.astype(np.float64)
-            self.mean = samples.mean(axis=0)
-            self.cov = _covariance(samples, self.mean, self.min_std)
+        self.fit_moments(*moments(samples))
+
+    def fit_moments(self, count, total, outer):
+        """Fit from sufficient statistics (see :func:`moments`)."""
+        if count:
+            self.mean = total / count
+            self.cov = _floored(outer / count - np.outer(self.mean, self.mean), self.min_std)
 
     def cost(self, image):
         if self.mean is None:
