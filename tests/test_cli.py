@@ -233,14 +233,28 @@ def test_interrupted_batch_resumes(tmp_path, nuclei):
 
 
 @pytest.mark.slow
+def test_segment_slices_on_a_local_dask_cluster(tmp_path, nuclei):
+    image, start, _ = nuclei
+    stack = np.stack([np.roll(image, 9 * i, axis=1)[:96, :96] for i in range(4)])
+    tifffile.imwrite(tmp_path / "stack.tif", stack, photometric="minisblack")
+    np.save(tmp_path / "start.npy", start[:96, :96])
+    args = ["segment", str(tmp_path / "stack.tif"), "--start", str(tmp_path / "start.npy"), "--stack",
+            "independent", "--scope", "all", *QUICK]
+    assert main(args + ["-o", str(tmp_path / "serial.npy")]) == 0
+    assert main(args + ["-o", str(tmp_path / "parallel.npy"), "--workers", "2"]) == 0
+    np.testing.assert_array_equal(np.load(tmp_path / "parallel.npy"), np.load(tmp_path / "serial.npy"))
+
+
+@pytest.mark.slow
 def test_batch_on_a_local_dask_cluster(tmp_path, nuclei, capsys):
     _blobs(tmp_path / "in", 4, nuclei, start_folder=tmp_path / "starts")
     argv = ["batch", str(tmp_path / "in"), "-o", "{}", "--start-dir", str(tmp_path / "starts"),
             "--scope", "all", *QUICK]
     serial, parallel = tmp_path / "serial", tmp_path / "parallel"
-    assert main([a.format(serial) for a in argv] + ["--workers", "1"]) == 0
-    assert main([a.format(parallel) for a in argv] + ["--workers", "2"]) == 0
-    assert "on 2 local workers" in capsys.readouterr().err
+    assert main([a.format(serial) for a in argv] + ["--workers", "1"]) == 0, capsys.readouterr()
+    code = main([a.format(parallel) for a in argv] + ["--workers", "2"])
+    report = capsys.readouterr()
+    assert code == 0 and "on 2 local workers" in report.err, report
     for i in range(4):  # same answers whoever computes them
         np.testing.assert_array_equal(read_image(serial / f"img{i}.tif")[0], read_image(parallel / f"img{i}.tif")[0])
 

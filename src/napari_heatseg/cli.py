@@ -13,6 +13,7 @@ stderr and exits with status 1 (2 for a malformed command line).
 
 import argparse
 import ast
+import contextlib
 import csv
 import io
 import os
@@ -130,9 +131,10 @@ def _cmd_segment(args):
                 if np.isfinite(step.energy):
                     bar.set_postfix(energy=f"{step.energy:.4g}", refresh=False)
     else:
-        with _progress(desc="slices", unit="slice") as bar:
+        with _progress(desc="slices", unit="slice") as bar, _executor(args.workers, settings["stack"]) as executor:
             def tracked():
-                for item in iter_stack(image, start, mode=settings["stack"], axis=settings["axis"], **options):
+                for item in iter_stack(image, start, mode=settings["stack"], axis=settings["axis"],
+                                       executor=executor, **options):
                     bar.total = item[3]
                     bar.update(1)
                     yield item
@@ -142,6 +144,19 @@ def _cmd_segment(args):
     path = write_labels(args.output, labels, spacing=spacing, overwrite=args.overwrite, like=like)
     print(f"wrote {path} ({np.count_nonzero(labels)} labelled voxels, {time.perf_counter() - t0:.1f} s)")
     return 0
+
+
+@contextlib.contextmanager
+def _executor(workers, mode):
+    """A dask.distributed client on a LocalCluster for independent slices, or None."""
+    if workers <= 1 or mode != "independent":
+        yield None
+        return
+    from dask.distributed import Client, LocalCluster
+
+    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                      silence_logs=40) as cluster, Client(cluster) as client:
+        yield client
 
 
 def _assemble(start, image, settings, items):
@@ -339,6 +354,8 @@ def _parser():
     seg.add_argument("image", help="image file (.tif, .npy, .nii, .nii.gz)")
     seg.add_argument("--start", required=True, help="start labels, same spatial shape as the image")
     seg.add_argument("-o", "--output", required=True, help="output label file (.tif, .npy, .nii, .nii.gz)")
+    seg.add_argument("--workers", type=int, default=1,
+                     help="with --stack independent: segment slices in parallel on a local dask cluster")
     _add_method_options(seg)
     seg.set_defaults(run=_cmd_segment)
 

@@ -157,3 +157,17 @@ def test_dask_stack_is_read_slice_by_slice():
     lazy = da.from_array(image, chunks=(1, 48, 48))
     np.testing.assert_array_equal(segment_stack(lazy, start, model="mean", max_num_iter=10),
                                   segment_stack(image, start, model="mean", max_num_iter=10))
+
+
+def test_independent_slices_in_parallel_equal_serial():
+    from concurrent.futures import ThreadPoolExecutor
+
+    image, truth, _ = _cone()
+    start2d = truth[4].astype(np.uint8)
+    serial = segment_stack(image, start2d, mode="independent", model="mean", max_num_iter=10)
+    with ThreadPoolExecutor(2) as pool:
+        parallel = segment_stack(image, start2d, mode="independent", model="mean", max_num_iter=10,
+                                 executor=pool)
+    np.testing.assert_array_equal(parallel, serial)
+    with pytest.raises(ValueError, match="independent"):
+        segment_stack(image, start2d, mode="propagate", executor=pool)
