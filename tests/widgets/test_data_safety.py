@@ -97,24 +97,35 @@ def test_apply_without_a_run_warns(viewer_widget, notifications):
 
 
 def test_closing_the_viewer_mid_run_loses_nothing(make_napari_viewer, qtbot, slow_evolve):
+    """Every layer stays as it was or as last applied when the viewer closes during a run."""
     slow_evolve(0.2)
     viewer = make_napari_viewer()
     _, widget = viewer.window.add_plugin_dock_widget("napari-heatseg", "Heat segmentation")
     image, _ = disk_image(shape=(128, 128), centre=(64, 64), radius=50)
-    start = np.zeros(image.shape, np.uint8)
-    start[60:68, 60:68] = 1
+    box, seed = np.zeros(image.shape, np.uint8), np.zeros(image.shape, np.uint8)
+    box[54:74, 54:74] = 1
+    seed[60:68, 60:68] = 1  # a small seed: a run of several (slowed) iterations
     annotations = np.zeros(image.shape, np.uint16)
     annotations[:20, :20] = 3
-    layers = [viewer.add_image(image, name="disk"), viewer.add_labels(start, name="start"),
-              viewer.add_labels(annotations, name="annotations")]
+    # copies: napari keeps the array it is given, so comparing with the originals is a real check
+    layers = [viewer.add_image(image.copy(), name="disk"), viewer.add_labels(box.copy(), name="box"),
+              viewer.add_labels(seed.copy(), name="seed"), viewer.add_labels(annotations.copy(), name="annotations")]
     choose(widget, layers[0], layers[1], max_iter=200)
+    run_to_end(qtbot, widget)  # a first run, applied: the state to keep
+    widget.reset_choices()
+    widget._target.value = layers[3]
+    widget.apply_button.clicked()
+    applied = layers[3].data.copy()
+    assert not np.array_equal(applied, annotations), widget.status.value
+    choose(widget, start=layers[2])
     widget.controller.min_interval = 0.0
-    widget.run_button.clicked()
+    widget.run_button.clicked()  # a second run, interrupted by closing the viewer
     qtbot.waitUntil(lambda: widget.controller.n_updates >= 2, timeout=20_000)
     worker = widget.controller.worker
+    assert worker is not None  # still running
     viewer.close()
     qtbot.waitUntil(lambda: not worker.is_running, timeout=5_000)
-    for layer, data in zip(layers, [image, start, annotations]):
+    for layer, data in zip(layers, [image, box, seed, applied]):
         np.testing.assert_array_equal(layer.data, data)
 
 

@@ -18,7 +18,7 @@ def test_run_2d_matches_core_and_records_metadata(viewer_widget, qtbot):
     image, truth = disk_image()
     start = np.zeros(image.shape, np.uint8)
     start[40:56, 36:52] = 1
-    choose(widget, viewer.add_image(image, name="disk"), viewer.add_labels(start, name="start"),
+    choose(widget, viewer.add_image(image, name="disk"), viewer.add_labels(start.copy(), name="start"),
            max_iter=50)
     run_to_end(qtbot, widget)
     expected = hs.segment(image, start, scope="object", spacing=(1.0, 1.0), **widget._params())
@@ -166,7 +166,7 @@ def test_cancel_keeps_a_consistent_state(viewer_widget, qtbot, slow_evolve):
     start[60:68, 60:68] = 1
     viewer, widget = viewer_widget
     target = viewer.add_labels(np.zeros(image.shape, np.uint8), name="target")
-    choose(widget, viewer.add_image(image, name="disk"), viewer.add_labels(start, name="s"), max_iter=200)
+    choose(widget, viewer.add_image(image, name="disk"), viewer.add_labels(start.copy(), name="s"), max_iter=200)
     widget.controller.min_interval = 0.0
     widget.run_button.clicked()
     qtbot.waitUntil(lambda: widget.controller.n_updates >= 2, timeout=20_000)
@@ -295,7 +295,7 @@ def test_closing_the_dock_widget_mid_run_stops_the_worker(viewer_widget, qtbot, 
     start = np.zeros(image.shape, np.uint8)
     start[60:68, 60:68] = 1
     viewer, widget = viewer_widget
-    choose(widget, viewer.add_image(image, name="disk"), viewer.add_labels(start, name="s"), max_iter=200)
+    choose(widget, viewer.add_image(image.copy(), name="disk"), viewer.add_labels(start.copy(), name="s"), max_iter=200)
     widget.controller.min_interval = 0.0
     widget.run_button.clicked()
     qtbot.waitUntil(lambda: widget.controller.n_updates >= 2, timeout=20_000)
