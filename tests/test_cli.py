@@ -1,7 +1,6 @@
 """The `heatseg` command: segment, batch, demo; file safety (never overwrite, atomic, resumable)."""
 
 import json
-import os
 import shutil
 import signal
 import subprocess

@@ -248,7 +248,6 @@ def segment_chunked(image, start, *, out, spacing=None, scope="all", tau=None, l
     """
     import dask
     import dask.array as da
-    import zarr
 
     if params:
         unsupported = ", ".join(sorted(params))
