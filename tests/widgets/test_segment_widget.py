@@ -106,8 +106,19 @@ def test_current_slice_only_changes_that_slice(viewer_widget, qtbot):
     assert not result[[0, 1, 2, 4]].any()
 
 
-def test_slice_by_slice_fills_the_stack(viewer_widget, qtbot):
-    """Propagation from one annotated slice fills every slice that holds the object."""
+def test_slice_by_slice_fills_the_stack(viewer_widget, qtbot, monkeypatch):
+    """Propagation from one annotated slice fills every slice that holds the object,
+    with a napari progress bar that counts the slices and closes at the end."""
+    import napari.utils
+
+    bars = []
+
+    class RecordingProgress(napari.utils.progress):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            bars.append(self)
+
+    monkeypatch.setattr(napari.utils, "progress", RecordingProgress)
     _, truth2d = disk_image()
     rng = np.random.default_rng(2)
     radii = [14, 18, 22, 22, 18, 14]
@@ -123,6 +134,8 @@ def test_slice_by_slice_fills_the_stack(viewer_widget, qtbot):
     for z in range(len(radii)):
         assert iou(result[z], truth[z]) > 0.9, z
     assert widget.status.value == "done: 5 of 5 slices"
+    (bar,) = bars
+    assert bar.total == 5 and bar.n == 5 and bar.disable  # closed
 
 
 def test_pause_step_resume(viewer_widget, qtbot, slow_evolve):

@@ -209,6 +209,9 @@ class RunController:
 
     def _shown(self, update):
         self.n_updates += 1
+        self._write(update)
+
+    def _write(self, update):
         if self._progress is not None:
             self._progress.total = update.total
             self._progress.n = update.done
@@ -224,7 +227,7 @@ class RunController:
             show_error(last.message)
             self._outcome = ("failed", last.message)
             return
-        self._on_update(last)
+        self._write(last)
         if last.iteration is None:
             self._outcome = ("finished", f"done: {last.done} of {last.total} slices")
         else:
