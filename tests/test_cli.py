@@ -261,3 +261,22 @@ def test_batch_on_a_local_dask_cluster(tmp_path, nuclei, capsys):
 def test_methods_command(capsys):
     assert main(["methods"]) == 0
     assert capsys.readouterr().out.splitlines()[0] == "heat"
+
+
+def test_segment_zarr_volume_by_chunks(tmp_path, capsys):
+    zarr = pytest.importorskip("zarr")
+    rng = np.random.default_rng(4)
+    zz, yy, xx = np.mgrid[:12, :32, :32]
+    image = (500 + 400 * ((yy - 16) ** 2 + (xx - 16) ** 2 + (zz - 6) ** 2 < 8**2) + rng.normal(0, 60, zz.shape))
+    start = np.zeros(zz.shape, np.uint8)
+    start[5:8, 14:18, 14:18] = 1
+    for name, array in (("image.zarr", image.astype(np.int16)), ("start.zarr", start)):
+        zarr.create_array(store=str(tmp_path / name), shape=array.shape, chunks=(12, 16, 16), dtype=array.dtype)[:] = array
+    argv = ["segment", str(tmp_path / "image.zarr"), "--start", str(tmp_path / "start.zarr"), "-o",
+            str(tmp_path / "labels.zarr"), "--scope", "all", "--param", "model='mean'", "--param", "max_num_iter=8"]
+    assert main(argv) == 0, capsys.readouterr()
+    labels = zarr.open_array(str(tmp_path / "labels.zarr"), mode="r")[:]
+    expected = __import__("napari_heatseg").segment(image.astype(np.int16), start, scope="all", model="mean",
+                                                    coarse_to_fine=False, max_num_iter=8)
+    np.testing.assert_array_equal(labels, expected)
+    assert main(argv) == 1 and "already exists" in capsys.readouterr().err

@@ -114,6 +114,8 @@ def _cmd_segment(args):
         if _same_file(path, args.output):
             raise UserError(f"-o {args.output} is the {name} file; heatseg never replaces its inputs.")
     settings = _settings(args)
+    if str(args.image).rstrip("/").endswith(".zarr"):
+        return _segment_zarr(args, settings)
     _check_target(args.output, args.overwrite)  # fail before the work, not after
     image, file_spacing = read_image(args.image)
     start, _ = read_image(args.start)
@@ -143,6 +145,25 @@ def _cmd_segment(args):
         str(args.image).lower().endswith((".nii", ".nii.gz")) else None
     path = write_labels(args.output, labels, spacing=spacing, overwrite=args.overwrite, like=like)
     print(f"wrote {path} ({np.count_nonzero(labels)} labelled voxels, {time.perf_counter() - t0:.1f} s)")
+    return 0
+
+
+def _segment_zarr(args, settings):
+    """A zarr volume: full 3D by chunks on the local dask scheduler (or --scheduler's cluster)."""
+    from napari_heatseg.core.chunked import segment_chunked
+
+    if not str(args.output).rstrip("/").endswith(".zarr") or not str(args.start).rstrip("/").endswith(".zarr"):
+        raise UserError("a .zarr image needs a .zarr start and a .zarr output (-o labels.zarr).")
+    if not Path(args.image).exists() or not Path(args.start).exists():
+        raise UserError(f"{args.image if not Path(args.image).exists() else args.start}: no such zarr store.")
+    if settings["method"] != "heat" or settings["stack"] is not None or settings["channel_axis"] is not None:
+        raise UserError("a .zarr volume is segmented in full 3D with --method heat on grey data only.")
+    t0 = time.perf_counter()
+    with _progress(desc="heatseg (chunked)", unit="it") as bar:
+        labels = segment_chunked(args.image, args.start, out=args.output, spacing=settings["spacing"],
+                                 scope=settings["scope"], overwrite=args.overwrite,
+                                 iter_callback=lambda i, e, c: bar.update(1), **settings["params"])
+    print(f"wrote {args.output} (shape {labels.shape}, chunks {labels.chunksize}, {time.perf_counter() - t0:.1f} s)")
     return 0
 
 
@@ -351,7 +372,7 @@ def _parser():
     sub = parser.add_subparsers(dest="command", required=True)
 
     seg = sub.add_parser("segment", help="segment one image from a start mask")
-    seg.add_argument("image", help="image file (.tif, .npy, .nii, .nii.gz)")
+    seg.add_argument("image", help="image file (.tif, .npy, .nii, .nii.gz), or a .zarr volume (segmented by chunks)")
     seg.add_argument("--start", required=True, help="start labels, same spatial shape as the image")
     seg.add_argument("-o", "--output", required=True, help="output label file (.tif, .npy, .nii, .nii.gz)")
     seg.add_argument("--workers", type=int, default=1,

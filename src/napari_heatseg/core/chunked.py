@@ -34,6 +34,7 @@ from scipy import ndimage
 
 from .dynamics import _check_positive, threshold_dynamics
 from .inputs import _check_spacing, supported_float_type
+from .io import HeatsegIOError
 from .models import make_model
 
 __all__ = ["CHUNKED_MODELS", "segment_chunked"]
@@ -272,7 +273,7 @@ def segment_chunked(image, start, *, out, spacing=None, scope="all", tau=None, l
     start = start.rechunk(image.chunks)
     out = Path(out)
     if out.exists() and not overwrite:
-        raise FileExistsError(f"{out} already exists; pass overwrite=True to replace it.")
+        raise HeatsegIOError(f"{out} already exists; pass overwrite=True (CLI: --overwrite) to replace it.")
     spacing = _check_spacing(spacing, image.ndim)
     finest = min(spacing)
     tau = 2.0 * finest**2 if tau is None else tau
