@@ -234,17 +234,10 @@ def test_start_covering_everything_with_two_labels():
 
 
 @pytest.mark.parametrize("scope", ["object", "inside", "all"])
-def test_constant_image_gives_a_sane_answer(scope):
-    """No contrast: the answer keeps the contract and holds no NaN (see the xfail below)."""
-    run_segment(np.full(IMG.shape, 42.0), START, scope=scope)
-
-
-@pytest.mark.xfail(reason="needs lead fix: api.evolve should warn and return the start unchanged "
-                          "when prepared.is_constant (no contrast to follow); today the start "
-                          "shrinks to nothing under the boundary term", strict=True)
-def test_constant_image_returns_the_start_with_a_warning():
+def test_constant_image_returns_the_start_with_a_warning(scope):
+    """No contrast to follow: the start comes back unchanged, with a warning saying why."""
     with pytest.warns(UserWarning, match="constant"):
-        labels = run_segment(np.full(IMG.shape, 42.0), START)
+        labels = run_segment(np.full(IMG.shape, 42.0), START, scope=scope)
     np.testing.assert_array_equal(labels, START)
 
 
@@ -365,61 +358,45 @@ def test_dask_input_gives_the_numpy_answer():
 
 
 # --------------------------------------------------------------------------------------
-# Fixes needed in lead-owned files (dynamics.py, models.py, api.py): strict xfails.
+# Heat parameters, checked when evolve() is called (these were strict xfails until the
+# core fixed them in ce667a4).
 
-def _lead_fix(case, call, error, match, fix):
-    return pytest.param(call, error, match, id=case,
-                        marks=pytest.mark.xfail(reason=f"needs lead fix: {fix}", strict=True))
-
-
-LEAD_FIXES = [
-    _lead_fix("gmm with the start covering everything",
-              lambda: hs.segment(IMG, np.ones(IMG.shape, np.uint8), model="gmm"), None, None,
-              "models.MixtureModel.fit on an empty phase (start covering everything, or a "
-              "background of NaN pixels only) calls GaussianModel.fit, which reads self.mean "
-              "(AttributeError); set a neutral single component directly"),
-    _lead_fix("edge weight on a 1-slice volume",
-              lambda: hs.segment(IMG[None], START[None], edge=0.5), None, None,
-              "dynamics._edge_weight: np.gradient needs 2 voxels per axis; skip axes of "
-              "length 1 (their gradient is 0) instead of raising"),
-    _lead_fix("min_std zero", lambda: hs.segment(IMG, START, min_std=0),
-              ValueError, both("`min_std` must be a finite positive number", "got 0"),
-              "dynamics.threshold_dynamics: _check_positive('min_std', min_std) (today LinAlgError)"),
-    _lead_fix("min_std negative", lambda: hs.segment(IMG, START, min_std=-1),
-              ValueError, both("`min_std` must be a finite positive number", "got -1"),
-              "dynamics.threshold_dynamics: _check_positive('min_std', min_std) (today silently squared)"),
-    _lead_fix("components zero", lambda: hs.segment(IMG, START, model="gmm", components=0),
-              ValueError, both("`components`", "whole number >= 1"),
-              "dynamics.threshold_dynamics: reject components < 1 or not an int (today accepted)"),
-    _lead_fix("tau a string", lambda: hs.segment(IMG, START, tau="2"), TypeError, both("`tau`", "number"),
-              "dynamics._check_positive: TypeError naming the parameter for non-real values "
-              "(today numpy's 'ufunc isfinite not supported')"),
-    _lead_fix("lam an array", lambda: hs.segment(IMG, START, lam=np.array([1.0, 2.0])), TypeError,
-              both("`lam`", "number"),
-              "dynamics._check_positive: TypeError for non-scalars (today 'truth value ambiguous')"),
-    _lead_fix("model unhashable", lambda: hs.segment(IMG, START, model=["gmm"]), ValueError,
-              both("unknown region model", "choose one of"),
-              "models.make_model: catch TypeError with KeyError (today 'unhashable type: list')"),
-    _lead_fix("evolve checks heat parameters when called", lambda: hs.evolve(IMG, START, tau=-1),
-              ValueError, both("`tau` must be a finite positive number", "got -1"),
-              "threshold_dynamics is a generator, so its checks run at the first next(), not when "
-              "evolve() returns (its docstring promises the latter); split it into a function that "
-              "validates and returns an inner generator"),
-    _lead_fix("iter_callback not callable", lambda: hs.evolve(IMG, START, iter_callback=3), TypeError,
-              both("`iter_callback`", "callable"),
-              "check callable(iter_callback) before the generator starts (api.evolve or a "
-              "non-generator wrapper in dynamics); today 'int object is not callable' at next()"),
-]
+PARAMETER_ERRORS = {
+    "min_std zero": (lambda: hs.segment(IMG, START, min_std=0), ValueError,
+                     both("`min_std` must be a finite positive number", "got 0")),
+    "min_std negative": (lambda: hs.segment(IMG, START, min_std=-1), ValueError,
+                         both("`min_std` must be a finite positive number", "got -1")),
+    "components zero": (lambda: hs.segment(IMG, START, model="gmm", components=0), ValueError,
+                        both("`components`", "whole number >= 1")),
+    "tau a string": (lambda: hs.segment(IMG, START, tau="2"), TypeError, both("`tau`", "number")),
+    "lam an array": (lambda: hs.segment(IMG, START, lam=np.array([1.0, 2.0])), TypeError,
+                     both("`lam`", "number")),
+    "model unhashable": (lambda: hs.segment(IMG, START, model=["gmm"]), ValueError,
+                         both("unknown region model", "choose one of")),
+    "evolve checks heat parameters when called": (lambda: hs.evolve(IMG, START, tau=-1), ValueError,
+                                                  both("`tau` must be a finite positive number", "got -1")),
+    "iter_callback not callable": (lambda: hs.evolve(IMG, START, iter_callback=3), TypeError,
+                                   both("`iter_callback`", "callable")),
+}
 
 
-@pytest.mark.parametrize("call,error,match", LEAD_FIXES)
-def test_lead_owned_checks(call, error, match):
-    with time_limit():
-        if error is None:  # must give a result
-            assert call().shape[-2:] == IMG.shape
-        else:
-            with pytest.raises(error, match=match):
-                call()
+@pytest.mark.parametrize("case", list(PARAMETER_ERRORS), ids=list(PARAMETER_ERRORS))
+def test_bad_parameter_raises_when_called(case):
+    call, error, match = PARAMETER_ERRORS[case]
+    with time_limit(), pytest.raises(error, match=match):
+        call()
+
+
+@pytest.mark.parametrize("scope", ["object", "inside", "all"])
+def test_mixture_model_with_the_start_covering_everything(scope):
+    """The background phase starts empty: it must not crash the mixture model or steal pixels."""
+    start = np.ones(IMG.shape, np.uint8)
+    np.testing.assert_array_equal(run_segment(IMG, start, model="gmm", scope=scope), start)
+
+
+def test_edge_weight_on_a_one_slice_volume():
+    labels = run_segment(IMG[None], START[None], edge=0.5)
+    assert iou(labels[0] > 0, DISK) > 0.9
 
 
 # --------------------------------------------------------------------------------------
