@@ -94,6 +94,8 @@ ERRORS = {
                  both("got 4D shape (2, 3, 8, 8)", "segment one volume at a time")),
     "image 5D": (lambda: (np.zeros((2, 2, 3, 8, 8)), np.ones((3, 8, 8), int), {}), ValueError,
                  both("got 5D shape", "segment one volume at a time")),
+    "RGB volume without channel_axis": (lambda: (np.zeros((4, 8, 8, 3)), np.ones((4, 8, 8), int), {}), ValueError,
+                                       both("got 4D shape (4, 8, 8, 3)", "pass channel_axis=-1")),
     "RGBA without channel_axis": (lambda: (np.dstack([IMG] * 4), START, {}), ValueError,
                                   both("spatial shape is (32, 32, 4)", "pass channel_axis=-1")),
     "RGB with the wrong channel_axis": (lambda: (_rgb(), START, {"channel_axis": 0}), ValueError,
@@ -168,6 +170,9 @@ ERRORS = {
                      both("unknown scope ['all']", "choose one of")),
     "unknown parameter": (lambda: (IMG, START, {"sigma": 2}), TypeError,
                           both("has no parameter 'sigma'", "its parameters are: tau, lam")),
+    "heat parameter given to a baseline": (lambda: (IMG, START, {"method": "threshold_otsu", "tau": 1.0}),
+                                           TypeError, both("method 'threshold_otsu' has no parameter 'tau'",
+                                                           "its parameters are")),
     "unknown region model": (lambda: (IMG, START, {"model": "unet"}), ValueError,
                              both("unknown region model 'unet'", "choose one of")),
 }
