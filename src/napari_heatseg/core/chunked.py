@@ -23,7 +23,6 @@ truncated Gaussian (the in-memory operator switches to the exact DCT when ``sigm
 voxels). On the test volumes the labels are identical.
 """
 
-import inspect
 import math
 import shutil
 import tempfile
@@ -32,7 +31,7 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
-from .dynamics import _check_positive, threshold_dynamics
+from .dynamics import _check_positive, default_parameters
 from .inputs import _check_spacing, supported_float_type
 from .io import HeatsegIOError
 from .models import make_model
@@ -40,8 +39,6 @@ from .models import make_model
 __all__ = ["CHUNKED_MODELS", "segment_chunked"]
 
 CHUNKED_MODELS = ("mean", "gaussian")
-_DEFAULT_LAM = {"mean": 4.0, "gaussian": 2.0}  # as threshold_dynamics (tests/core/test_chunked.py checks)
-_DEFAULT_MIN_STD = inspect.signature(threshold_dynamics).parameters["min_std"].default
 _TRUNCATE = 4.0  # as HeatOperator's Gaussian variant
 _GATHER = 1 << 16  # order statistics: gather a histogram bin once it holds this few values
 
@@ -277,8 +274,9 @@ def segment_chunked(image, start, *, out, spacing=None, scope="all", tau=None, l
     spacing = _check_spacing(spacing, image.ndim)
     finest = min(spacing)
     tau = 2.0 * finest**2 if tau is None else tau
-    lam = _DEFAULT_LAM[model] if lam is None else lam
-    min_std = _DEFAULT_MIN_STD if min_std is None else min_std
+    defaults = default_parameters(model, 1)  # grey volumes, as the in-memory method
+    lam = defaults["lam"] if lam is None else lam
+    min_std = defaults["min_std"] if min_std is None else min_std
     _check_positive("tau", tau)
     _check_positive("lam", lam)
     _check_positive("tol", tol, allow_zero=True)

@@ -37,7 +37,7 @@ from scipy import ndimage
 from .heat import HeatOperator
 from .models import make_model
 
-__all__ = ["threshold_dynamics"]
+__all__ = ["default_parameters", "threshold_dynamics"]
 
 
 def _check_real(name, value):
@@ -200,19 +200,32 @@ class _Problem:
         return costs
 
 
-def _object_domain(start, n_labels, spacing, reach):
-    """Region of interest of ``scope="object"``: within ``reach`` mark depths of each mark.
+def _object_domain(image, valid, start, n_labels, spacing, reach, min_std):
+    """Region of interest of ``scope="object"``: a neighbourhood of each mark holding background.
 
-    The depth of a mark is its largest inner distance (the radius of a drawn ball); at least
-    ``reach`` voxels are allowed. Outside, nothing can be labelled and no data is read, so a
-    label cannot leak into far, similar tissue and the background model stays local.
+    Its radius (beyond the mark) is the larger of ``reach`` mark depths (the depth is the
+    largest inner distance: the radius of a drawn ball) and twice the distance within which
+    half of the pixels do not look like the mark (farther than 2 standard deviations, floored
+    at ``min_std``, from its mean). Outside, nothing can be labelled and no data is read, so a
+    label cannot leak into far, similar tissue and the background model stays local; yet a
+    small mark deep inside a large object still sees the object's surroundings.
     """
     domain = np.zeros(start.shape, dtype=bool)
     for k in range(1, n_labels + 1):
         mark = start == k
         depth = ndimage.distance_transform_edt(mark, sampling=spacing).max()
+        distance = ndimage.distance_transform_edt(~mark, sampling=spacing)
+        samples = image[mark & valid]
         margin = reach * max(depth, 1.0)
-        domain |= ndimage.distance_transform_edt(~mark, sampling=spacing) <= margin
+        if len(samples):
+            spread = np.maximum(samples.std(axis=0), min_std)
+            unlike = np.any(np.abs(image - samples.mean(axis=0)) > 2 * spread, axis=-1) & valid
+            order = np.argsort(distance[valid], kind="stable")
+            fraction = np.cumsum(unlike[valid][order]) / np.arange(1, order.size + 1)
+            half = np.nonzero(fraction >= 0.5)[0]
+            if half.size:
+                margin = max(margin, 2 * distance[valid][order][half[0]])
+        domain |= distance <= margin
     return domain
 
 
@@ -226,12 +239,16 @@ def _fill_holes(mask, spacing):
     return filled
 
 
-def _as_objects(phases, seeds, n_labels, spacing):
+def _as_objects(phases, previous, seeds, n_labels, spacing):
     """Per label, keep the components touching its seed (or, failing that, the largest),
-    and fill the holes they enclose: ``scope="object"`` answers solid, connected objects."""
+    and fill the holes they enclose: ``scope="object"`` answers solid, connected objects.
+    A label about to vanish keeps its previous extent: the mark says an object is there."""
     out = phases.copy()
     for k in range(1, n_labels + 1):
         mask = phases == k
+        if not mask.any():
+            mask = (previous == k) & (out == 0)
+            out[mask] = k
         components, n = ndimage.label(mask)
         if n > 1:
             touched = np.unique(components[(seeds == k) & mask])
@@ -271,16 +288,43 @@ def _iterate(level, problem, phases, scale, max_num_iter, tol):
                 phi[k][~mask] = np.inf
         new_phases = np.argmin(phi, axis=0).astype(np.int32)
         if problem.scope == "object":
-            new_phases = _as_objects(new_phases, level.start, n_labels, level.spacing)
+            new_phases = _as_objects(new_phases, phases, level.start, n_labels, level.spacing)
         changed = np.count_nonzero(new_phases != phases)
         if changed <= tol * phases.size:
             return
         phases = new_phases
 
 
+def default_parameters(model, n_channels):
+    """``lam`` and ``min_std`` used when they are not given.
+
+    Grey images get a variance floor of 10 % of the (robust) intensity range: a narrower
+    model of a dark, clean background pulls the faint halo of bright objects into them.
+    Colour and multichannel images get 2 %: their phases differ by subtler colour shifts,
+    which a wide floor would blur. ``lam`` is the matching weight of the fidelity term.
+    Chosen on the development sets (see the README's "How it compares").
+    """
+    grey = n_channels == 1
+    lam = 4.0 if model == "mean" else (2.0 if grey else 0.5)
+    return {"lam": lam, "min_std": 0.1 if grey else 0.02}
+
+
+def _default_tau(prepared, finest):
+    """sigma = 2 finest voxels; for ``scope="inside"`` at least 2.5 % of the marked region's size.
+
+    A box drawn around an object says how large the object is, so the smoothing scale follows
+    it (the boundary length term then means the same for a small and a large box).
+    """
+    sigma = 2.0 * finest
+    if prepared.scope == "inside":
+        volume = np.count_nonzero(prepared.phases) * np.prod(prepared.spacing)
+        sigma = max(sigma, 0.025 * volume ** (1.0 / prepared.phases.ndim))
+    return sigma**2 / 2.0
+
+
 def threshold_dynamics(prepared, *, tau=None, lam=None, model="gaussian", edge=0.0,
                        max_num_iter=200, tol=0.0, coarse_to_fine=True, components=3,
-                       min_std=0.1, reach=8.0, iter_callback=None):
+                       min_std=None, reach=8.0, iter_callback=None):
     r"""Threshold dynamics on prepared input; a generator of (iteration, phases, energy).
 
     Parameters
@@ -289,12 +333,13 @@ def threshold_dynamics(prepared, *, tau=None, lam=None, model="gaussian", edge=0
         From :func:`napari_heatseg.core.inputs.prepare`.
     tau : float, optional
         Diffusion time in physical units squared (the smoothing scale:
-        ``sigma = sqrt(2 tau)``). Default: ``sigma`` = 2 of the finest voxels. Larger
-        values give smoother, rounder masks; keep ``sigma >= 1.5`` voxels.
+        ``sigma = sqrt(2 tau)``). Default: ``sigma`` = 2 of the finest voxels, and for
+        ``scope="inside"`` at least 2.5 % of the marked region's size. Larger values give
+        smoother, rounder masks; keep ``sigma >= 1.5`` voxels.
     lam : float, optional
         Weight of the region fidelity against the boundary length. Larger values
-        follow the image more closely, smaller ones give smoother masks. Default 4
-        for ``model="mean"`` and 2 for the likelihood models.
+        follow the image more closely, smaller ones give smoother masks (useful range
+        about 0.1-10). Default: see :func:`default_parameters`.
     model : {'gaussian', 'gmm', 'mean'}
         Region model per phase (:mod:`napari_heatseg.core.models`).
     edge : float in [0, 1]
@@ -307,8 +352,9 @@ def threshold_dynamics(prepared, *, tau=None, lam=None, model="gaussian", edge=0
         Solve on a coarser grid first when the image is large (faster convergence).
     components : int
         Mixture components per phase for ``model="gmm"``.
-    min_std : float
-        Smallest standard deviation of a region model, in normalised intensity units.
+    min_std : float, optional
+        Smallest standard deviation of a region model, in normalised intensity units
+        (the robust intensity range is 1). Default: see :func:`default_parameters`.
     reach : float
         ``scope="object"`` only: how far an object may grow, in depths of its mark (the
         radius of a drawn ball) beyond the mark; at least ``reach`` voxels.
@@ -323,10 +369,10 @@ def threshold_dynamics(prepared, *, tau=None, lam=None, model="gaussian", edge=0
     """
     spacing = prepared.spacing
     finest = min(spacing)
-    if tau is None:
-        tau = 2.0 * finest**2  # sigma = sqrt(2 tau) = 2 finest voxels
-    if lam is None:
-        lam = 4.0 if model == "mean" else 2.0
+    defaults = default_parameters(model, prepared.image.shape[-1])
+    tau = _default_tau(prepared, finest) if tau is None else tau
+    lam = defaults["lam"] if lam is None else lam
+    min_std = defaults["min_std"] if min_std is None else min_std
     _check_positive("tau", tau)
     _check_positive("lam", lam)
     _check_positive("tol", tol, allow_zero=True)
@@ -360,7 +406,8 @@ def _run(prepared, tau, lam, model, edge, max_num_iter, tol, coarse_to_fine, mod
 
     domain = None
     if prepared.scope == "object":
-        domain = _object_domain(phases, prepared.n_labels, unit_spacing, reach)
+        domain = _object_domain(prepared.image, prepared.valid, phases, prepared.n_labels, unit_spacing,
+                                reach, model_options["min_std"])
     stages = _stages(phases.shape, unit_spacing, unit_tau) if coarse_to_fine else []
     for factors, stage_tau in stages:
         shape = tuple(max(1, round(n / f)) for n, f in zip(phases.shape, factors))
