@@ -399,6 +399,21 @@ def test_mixture_model_with_the_start_covering_everything(scope):
     np.testing.assert_array_equal(run_segment(IMG, start, model="gmm", scope=scope), start)
 
 
+@pytest.mark.parametrize("method,image,start", [
+    pytest.param("threshold_multiotsu", IMG, START, id="multi-Otsu on a two-valued image"),
+    pytest.param("morph_chan_vese", IMG[None], START[None], id="morphological Chan-Vese on a 1-slice volume"),
+    pytest.param("morph_geodesic", IMG[None], START[None], id="geodesic snake on a 1-slice volume"),
+])
+@pytest.mark.xfail(strict=True, reason=(
+    "needs baselines fix (core/baselines): scikit-image raises on these ('cannot be thresholded "
+    "in 3 classes' for fewer distinct values than classes; np.gradient on an axis of length 1) "
+    "and the message names neither the problem in the user's terms nor a fix; fall back to "
+    "fewer classes, and squeeze length-1 axes (or segment the 2D slice)"))
+def test_baselines_on_awkward_images(method, image, start):
+    labels = run_segment(image, start, method=method)
+    assert iou(labels.reshape(DISK.shape) > 0, DISK) > 0.8
+
+
 def test_edge_weight_on_a_one_slice_volume():
     labels = run_segment(IMG[None], START[None], edge=0.5)
     assert iou(labels[0] > 0, DISK) > 0.9
