@@ -293,6 +293,7 @@ def test_many_labels_one_per_pixel():
 
 
 @pytest.mark.parametrize("shape", [(1, 1), (1, 1, 1), (2, 1), (1, 32), (1, 4, 4)])
+@pytest.mark.filterwarnings("ignore::UserWarning")  # one pixel is a constant image
 def test_tiny_images(shape):
     image = np.arange(np.prod(shape), dtype=float).reshape(shape)
     start = np.zeros(shape, dtype=np.int32)
