@@ -19,7 +19,7 @@ from scipy import ndimage
 
 __all__ = ["SAMPLES", "SAMPLE_DIR", "ball_start", "box_start", "load_sample"]
 
-SAMPLE_DIR = Path(__file__).resolve().parents[2] / "sample_data"
+SAMPLE_DIR = Path(__file__).parent / "sample_data"  # a link to the top-level sample_data/ (copied into wheels)
 SAMPLES = ("nuclei2d", "mri3d", "rgb_photo")
 
 _CREDITS = {

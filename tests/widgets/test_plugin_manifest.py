@@ -59,7 +59,7 @@ def test_napari_finds_the_contributions():
 
 @pytest.mark.slow
 def test_wheel_contains_the_manifest(tmp_path):
-    """A built wheel carries napari.yaml with the real content (not a dangling symlink).
+    """A built wheel carries napari.yaml and the samples with real content (not dangling links).
 
     Built from a copy of the project (symlinks kept as symlinks, as git stores them), so
     the shared source tree gets no build/ folder.
@@ -70,6 +70,7 @@ def test_wheel_contains_the_manifest(tmp_path):
     for name in ("pyproject.toml", "README.md", "napari.yaml"):
         shutil.copy(ROOT / name, source / name)
     shutil.copytree(ROOT / "src", source / "src", symlinks=True, ignore=ignore)
+    shutil.copytree(ROOT / "sample_data", source / "sample_data")
     assert (source / "src" / "napari_heatseg" / "napari.yaml").is_symlink()
     result = subprocess.run([sys.executable, "-m", "pip", "wheel", str(source), "--no-deps", "-q",
                              "-w", str(tmp_path / "dist")], capture_output=True, text=True)
@@ -78,5 +79,8 @@ def test_wheel_contains_the_manifest(tmp_path):
     with zipfile.ZipFile(wheel) as archive:
         packaged = archive.read("napari_heatseg/napari.yaml").decode()
         entry_points = archive.read(next(n for n in archive.namelist() if n.endswith("entry_points.txt"))).decode()
+        samples = {n.rsplit("/", 1)[-1]: archive.read(n) for n in archive.namelist() if "/sample_data/" in n}
     assert packaged == MANIFEST.read_text()
     assert "napari-heatseg = napari_heatseg:napari.yaml" in entry_points
+    for path in (ROOT / "sample_data").glob("*.tif"):  # File > Open Sample works from a wheel too
+        assert samples[path.name] == path.read_bytes()
