@@ -8,7 +8,7 @@ import napari_heatseg as hs
 from napari_heatseg.core.baselines import BASELINES
 from napari_heatseg.core.metrics import iou
 
-from conftest import load_item
+from dev_data import load_item
 
 
 def _ball(region, spacing=None):

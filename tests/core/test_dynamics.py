@@ -7,7 +7,7 @@ import napari_heatseg as hs
 from napari_heatseg.core.dynamics import threshold_dynamics
 from napari_heatseg.core.inputs import prepare
 
-from conftest import load_item
+from dev_data import load_item
 
 
 def disk_image(shape=(96, 96), centre=(48, 48), radius=20, noise=0.15, seed=0):

@@ -51,7 +51,7 @@ def test_imagej_tif_spacing(tmp_path):
 
 
 def test_dev_data_spacing_is_read():
-    from conftest import DATA
+    from dev_data import DATA
 
     path = DATA / "mri3d_pyradiomics" / "images" / "brain1.tif"
     if not path.exists():

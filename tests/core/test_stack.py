@@ -5,7 +5,7 @@ import pytest
 
 import napari_heatseg as hs
 from napari_heatseg.core.stack import iter_stack, segment_stack
-from conftest import load_item
+from dev_data import load_item
 
 
 def _cone(n=9, size=48, noise=0.05, seed=0):

@@ -33,7 +33,11 @@ def notifications():
 
 @pytest.fixture
 def slow_evolve(monkeypatch):
-    """Make every ``hs.evolve`` step take ``delay`` seconds (to pause/cancel mid-run)."""
+    """Make every ``hs.evolve`` step take ``delay`` seconds (to pause/cancel mid-run).
+
+    The heat method also runs on the finest grid only, with a small ``tau``: coarse-to-fine
+    reaches the answer in one or two steps, too few to pause or cancel in between.
+    """
     import time
 
     import napari_heatseg as hs
@@ -42,6 +46,8 @@ def slow_evolve(monkeypatch):
 
     def install(delay=0.2):
         def evolve(*args, **kwargs):
+            if kwargs.get("method", "heat") == "heat":
+                kwargs.update(coarse_to_fine=False, tau=0.5)
             for step in real(*args, **kwargs):
                 time.sleep(delay)
                 yield step

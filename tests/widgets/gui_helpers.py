@@ -6,17 +6,13 @@ from pathlib import Path
 import numpy as np
 
 
-def _top_conftest():
-    path = Path(__file__).resolve().parents[1] / "conftest.py"
-    spec = importlib.util.spec_from_file_location("_heatseg_top_conftest", path)
+def load_item(dataset, item):
+    """tests/dev_data.py's ``load_item`` (dev data; skips if absent)."""
+    path = Path(__file__).resolve().parents[1] / "dev_data.py"
+    spec = importlib.util.spec_from_file_location("_heatseg_dev_data", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module
-
-
-def load_item(dataset, item):
-    """tests/conftest.py's ``load_item`` (dev data; skips if absent)."""
-    return _top_conftest().load_item(dataset, item)
+    return module.load_item(dataset, item)
 
 
 def choose(widget, image=None, start=None, **values):

@@ -55,13 +55,13 @@ def test_pause_shows_every_state_and_step_lets_exactly_one_through():
     thread.start()
     thread.join(timeout=2)
     assert [u.iteration for u in seen] == [1]  # the allowed step
-    thread = threading.Thread(target=lambda: seen.append(next(generator)))
+    thread = threading.Thread(target=lambda: seen.append(next(generator, "stopped")))
     thread.start()
     time.sleep(0.3)
     assert len(seen) == 1 and thread.is_alive()  # blocked while paused
     gate.cancel()
     thread.join(timeout=2)
-    assert not thread.is_alive()
+    assert not thread.is_alive() and seen[-1] == "stopped"  # cancel ends the generator
 
 
 def test_cancel_returns_none_and_abort_flag_unblocks_a_paused_gate():
