@@ -405,12 +405,8 @@ def test_mixture_model_with_the_start_covering_everything(scope):
     pytest.param("morph_chan_vese", IMG[None], START[None], id="morphological Chan-Vese on a 1-slice volume"),
     pytest.param("morph_geodesic", IMG[None], START[None], id="geodesic snake on a 1-slice volume"),
 ])
-@pytest.mark.xfail(strict=True, reason=(
-    "needs baselines fix (core/baselines): scikit-image raises on these ('cannot be thresholded "
-    "in 3 classes' for fewer distinct values than classes; np.gradient on an axis of length 1) "
-    "and the message names neither the problem in the user's terms nor a fix; fall back to "
-    "fewer classes, and squeeze length-1 axes (or segment the 2D slice)"))
 def test_baselines_on_awkward_images(method, image, start):
+    """Fewer distinct values than multi-Otsu classes; an axis too short for a gradient."""
     labels = run_segment(image, start, method=method)
     assert iou(labels.reshape(DISK.shape) > 0, DISK) > 0.8
 

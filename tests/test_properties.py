@@ -194,13 +194,6 @@ def test_zero_iterations_without_coarse_level_return_the_start(problem):
     np.testing.assert_array_equal(labels, start)
 
 
-# Baseline failures on awkward input, each a strict xfail in test_bad_inputs.py until fixed in
-# core/baselines: the fuzz records them (as events) instead of failing on them.
-KNOWN_BASELINE_BUGS = {
-    "threshold_multiotsu": "cannot be thresholded in",
-    "morph_chan_vese": "too small to calculate a numerical gradient",
-    "morph_geodesic": "too small to calculate a numerical gradient",
-}
 # Documented refusals of baselines, with messages that name the problem and the fix.
 BASELINE_REFUSALS = {
     "random_walker": "found no background seed.*mark a smaller region",
@@ -223,13 +216,9 @@ def test_every_baseline_keeps_the_contract(problem, method):
         try:
             labels = hs.segment(image, start, method=method, **kwargs)
         except ValueError as exc:
-            if re.search(BASELINE_REFUSALS.get(method, "^$"), str(exc)):
-                event(f"documented refusal: {method}")
-                return
-            bug = KNOWN_BASELINE_BUGS.get(method)
-            if bug is None or bug not in str(exc):
+            if not re.search(BASELINE_REFUSALS.get(method, "^$"), str(exc)):
                 raise
-            event(f"known bug: {method}")
+            event(f"documented refusal: {method}")
             return
     _check_contract(labels, start)
     np.testing.assert_array_equal(image, image_before)

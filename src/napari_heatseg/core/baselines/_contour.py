@@ -75,8 +75,29 @@ def random_walker(prepared, *, beta=130.0, tol=1e-3):
 
 
 def _per_label(task, run, initial):
-    masks = [run(initial(k)) for k in range(1, task.n_labels + 1)]
-    return task.finish(task.combine([np.asarray(m, bool) for m in masks]))
+    """One run per label, on arrays reshaped by :func:`_thicken` (results shaped back)."""
+    shape = task.seeds.shape
+    inner = tuple(slice(1, 2) if n == 1 else slice(None) for n in _snake_shape(shape))
+    masks = [np.asarray(run(_thicken(initial(k))), bool)[inner].reshape(shape)
+             for k in range(1, task.n_labels + 1)]
+    return task.finish(task.combine(masks))
+
+
+def _snake_shape(shape):
+    """``shape`` without its length-1 axes, padded back to 2D if fewer remain."""
+    kept = [n for n in shape if n > 1]
+    return [1] * (2 - len(kept)) + kept
+
+
+def _thicken(array):
+    """Drop length-1 axes (a 1-slice volume is a 2D image); a line becomes 3 equal rows.
+
+    scikit-image's level-set methods take numerical gradients along every axis, which
+    an axis of length 1 does not have. Edge padding is the Neumann boundary condition;
+    the middle row is the answer.
+    """
+    array = array.reshape(_snake_shape(array.shape))
+    return np.pad(array, [(1, 1) if n == 1 else (0, 0) for n in array.shape], mode="edge")
 
 
 def morph_chan_vese(prepared, *, num_iter=100, smoothing=1, lambda1=1.0, lambda2=1.0):
@@ -97,8 +118,10 @@ def morph_chan_vese(prepared, *, num_iter=100, smoothing=1, lambda1=1.0, lambda2
     """
     task = Task(prepared)
 
+    grey = _thicken(task.grey)
+
     def run(init):
-        return segmentation.morphological_chan_vese(task.grey, num_iter, init_level_set=init,
+        return segmentation.morphological_chan_vese(grey, num_iter, init_level_set=init,
                                                     smoothing=smoothing, lambda1=lambda1,
                                                     lambda2=lambda2)
 
@@ -128,7 +151,7 @@ def morph_geodesic(prepared, *, num_iter=100, sigma=2.0, alpha=100.0, smoothing=
     task = Task(prepared)
     if balloon is None:
         balloon = -1.0 if task.region is not None else 1.0
-    edges = segmentation.inverse_gaussian_gradient(task.grey, alpha=alpha, sigma=sigma)
+    edges = segmentation.inverse_gaussian_gradient(_thicken(task.grey), alpha=alpha, sigma=sigma)
 
     def run(init):
         return segmentation.morphological_geodesic_active_contour(
@@ -168,10 +191,11 @@ def chan_vese(prepared, *, mu=0.25, lambda1=1.0, lambda2=1.0, tol=1e-3, max_num_
     """
     task = Task(prepared)
     check_2d(task, "chan_vese", "morph_chan_vese")
+    grey = _thicken(task.grey).astype(np.float64)
 
     def run(init):
         level_set = _level_set(init)
-        return segmentation.chan_vese(task.grey.astype(np.float64), mu=mu, lambda1=lambda1,
+        return segmentation.chan_vese(grey, mu=mu, lambda1=lambda1,
                                       lambda2=lambda2, tol=tol, max_num_iter=max_num_iter, dt=dt,
                                       init_level_set=level_set)
 

@@ -35,7 +35,7 @@ def threshold_multiotsu(prepared, *, classes=None, nbins=256):
     ----------
     classes : int, optional
         Number of intensity classes; default: one per label plus one for the
-        background (at least 3).
+        background (at least 3). Never more than the image's distinct values.
     nbins : int
         Histogram bins.
     """
@@ -43,7 +43,9 @@ def threshold_multiotsu(prepared, *, classes=None, nbins=256):
     if classes is None:
         classes = max(3, prepared.n_labels + 1)
     grey = task.grey
-    thresholds = filters.threshold_multiotsu(grey[task.valid], classes=classes, nbins=nbins)
+    values = grey[task.valid]
+    classes = min(classes, np.unique(values).size)  # an image with 2 values has 2 classes
+    thresholds = filters.threshold_multiotsu(values, classes=classes, nbins=nbins)
     class_map = np.digitize(grey, thresholds).astype(np.intp)
     return task.finish(task.assign_classes(class_map, classes))
 
