@@ -81,6 +81,27 @@ class _Level:
         weight = _edge_weight(image, spacing, edge)
         self.sqrt_w = None if weight is None else np.sqrt(weight)
         self.ones = np.float32(1.0) if weight is None else self.diffuse(np.ones_like(self.sqrt_w))
+        self._moments = self._moments_of = None
+
+    def moments(self, phases, n_phases):
+        """:func:`_phase_moments` of ``phases``, updated from the voxels that changed phase.
+
+        Between iterations only a band of voxels changes, so the update costs a fraction of
+        a full pass (the sums are float64: the drift is at rounding level).
+        """
+        flat = self.image.reshape(-1, self.image.shape[-1])
+        if self._moments is None:
+            self._moments = _phase_moments(flat, phases.ravel(), self.valid.ravel(), n_phases)
+        else:
+            moved = np.flatnonzero((phases != self._moments_of).ravel() & self.valid.ravel())
+            if moved.size:
+                values = flat[moved]
+                every = np.ones(moved.size, dtype=bool)
+                gained = _phase_moments(values, phases.ravel()[moved], every, n_phases)
+                lost = _phase_moments(values, self._moments_of.ravel()[moved], every, n_phases)
+                self._moments = tuple(m + g - s for m, g, s in zip(self._moments, gained, lost))
+        self._moments_of = phases.copy()
+        return self._moments
 
     def diffuse(self, indicator):
         """sqrt(w) G (sqrt(w) u) for one phase indicator."""
@@ -115,15 +136,36 @@ def _change_grid(phases, n_labels, shape, factors):
     Every label present before stays present (at its strongest voxel), so a small mark is
     never lost on a coarse grid.
     """
-    presence = np.stack(
-        [_resample(ndimage.uniform_filter((phases == k).astype(np.float32), _box(factors)), shape)
-         for k in range(n_labels + 1)]
-    )
+    labels = [_resample(ndimage.uniform_filter((phases == k).astype(np.float32), _box(factors)), shape)
+              for k in range(1, n_labels + 1)]
+    presence = np.stack([1.0 - sum(labels), *labels])  # the phases sum to one
     out = np.argmax(presence, axis=0).astype(np.int32)
     for k in range(1, n_labels + 1):
         if not (out == k).any() and (phases == k).any():
             out[np.unravel_index(np.argmax(presence[k]), shape)] = k
     return out
+
+
+def _coarse_grids(prepared, domain, factors_per_stage):
+    """(image, valid, start, domain) on each coarse grid, each grid made from the next finer one.
+
+    Stages come coarsest first; building from fine to coarse means only the finest
+    coarse grid is filtered at full resolution.
+    """
+    image, valid, phases = prepared.image, prepared.valid.astype(np.float32), prepared.phases
+    region = None if domain is None else domain.astype(np.float32)
+    finer = (1,) * phases.ndim
+    grids = []
+    for factors in reversed(factors_per_stage):
+        shape = tuple(max(1, round(n / f)) for n, f in zip(prepared.phases.shape, factors))
+        step = [f // g for f, g in zip(factors, finer)]
+        image = _downsample(image, step, shape)
+        valid = _resample(valid, shape)
+        phases = _change_grid(phases, prepared.n_labels, shape, step)
+        region = None if region is None else _resample(region, shape)
+        grids.append((image, valid > 0.999, phases, None if region is None else region > 0))
+        finer = factors
+    return grids[::-1]
 
 
 def _stages(shape, spacing, tau, coarsest=4):
@@ -186,8 +228,7 @@ class _Problem:
 
     def costs(self, level, phases):
         """Refit every phase's model on its valid pixels and return lam * D_i per phase."""
-        stats = _phase_moments(level.image, phases, level.valid, self.n_phases) \
-            if hasattr(self.models[0], "fit_moments") else None
+        stats = level.moments(phases, self.n_phases) if hasattr(self.models[0], "fit_moments") else None
         costs = []
         for k, model in enumerate(self.models):
             if stats is None:
@@ -262,6 +303,19 @@ def _as_objects(phases, previous, seeds, n_labels, spacing):
     return out
 
 
+def _lowest(phi, allowed):
+    """Per voxel, the phase with the smallest ``phi`` among those allowed there (ties: lowest)."""
+    best = phi[0]
+    out = np.zeros(best.shape, dtype=np.int32)
+    for k in range(1, len(phi)):
+        better = phi[k] < best
+        if allowed[k] is not None:
+            better &= allowed[k]
+        out[better] = k
+        best = np.where(better, phi[k], best)
+    return out
+
+
 def _iterate(level, problem, phases, scale, max_num_iter, tol):
     """Run ICTM on one level; yields (iteration, phases, energy)."""
     n_labels = problem.n_phases - 1
@@ -282,11 +336,10 @@ def _iterate(level, problem, phases, scale, max_num_iter, tol):
         yield iteration, phases, energy
         if iteration == max_num_iter:
             return
-        phi = np.stack([c - scale * d for c, d in zip(costs, all_diffused)])
-        for k, mask in enumerate(problem.allowed(level, phases, diffused), start=1):
-            if mask is not None:
-                phi[k][~mask] = np.inf
-        new_phases = np.argmin(phi, axis=0).astype(np.int32)
+        new_phases = _lowest(
+            [c - scale * d for c, d in zip(costs, all_diffused)],
+            [None, *problem.allowed(level, phases, diffused)],
+        )
         if problem.scope == "object":
             new_phases = _as_objects(new_phases, phases, level.start, n_labels, level.spacing)
         changed = np.count_nonzero(new_phases != phases)
@@ -409,24 +462,22 @@ def _run(prepared, tau, lam, model, edge, max_num_iter, tol, coarse_to_fine, mod
         domain = _object_domain(prepared.image, prepared.valid, phases, prepared.n_labels, unit_spacing,
                                 reach, model_options["min_std"])
     stages = _stages(phases.shape, unit_spacing, unit_tau) if coarse_to_fine else []
-    for factors, stage_tau in stages:
-        shape = tuple(max(1, round(n / f)) for n, f in zip(phases.shape, factors))
-        coarse = _Level(
-            _downsample(prepared.image, factors, shape),
-            _resample(prepared.valid.astype(np.float32), shape) > 0.999,
-            _change_grid(prepared.phases, prepared.n_labels, shape, factors),
-            tuple(h * n / m for h, n, m in zip(unit_spacing, phases.shape, shape)),
-            stage_tau,
-            edge,
-            None if domain is None else _resample(domain.astype(np.float32), shape) > 0,
-        )
-        result = _change_grid(phases, prepared.n_labels, shape, factors)
+    grids = _coarse_grids(prepared, domain, [factors for factors, _ in stages])
+    result = None
+    for (image, valid, start, level_domain), (_, stage_tau) in zip(grids, stages):
+        level_spacing = tuple(h * n / m for h, n, m in zip(unit_spacing, phases.shape, start.shape))
+        coarse = _Level(image, valid, start, level_spacing, stage_tau, edge, level_domain)
+        # the coarser stage's answer, unless it lost a label: then restart from the mark
+        result = start if result is None else _resample(result, start.shape, order=0)
+        if not all((result == k).any() for k in range(1, prepared.n_labels + 1)):
+            result = start
         for _, result, _ in _iterate(coarse, problem, result, np.float32(np.sqrt(np.pi / stage_tau)),
                                      max_num_iter, tol):
             pass
+    if result is not None:
         upsampled = _resample(result, phases.shape, order=0)
         if all((upsampled == k).any() for k in range(1, prepared.n_labels + 1)):
-            phases = upsampled  # a label lost on a coarse grid restarts from the finer state
+            phases = upsampled  # a label lost on a coarse grid restarts from the mark
 
     level = _Level(prepared.image, prepared.valid, prepared.phases, unit_spacing, unit_tau, edge, domain)
     for state in _iterate(level, problem, phases, scale, max_num_iter, tol):
