@@ -107,7 +107,7 @@ def report(results, methods, *, limit=None):
     rows = [[method, *(_cell(results[name][method]) for name in sets)] for method in methods]
     return "\n".join([
         f"Mean IoU (median seconds per item) from the standard starts; {common.stamp()}.",
-        f"Machine: {common.machine()}. The machine was shared with other jobs, so times are noisy.",
+        f"Machine: {common.machine()} (timings vary with other load on the machine).",
         "",
         common.markdown_table(header, rows),
         "",

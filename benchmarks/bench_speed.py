@@ -149,7 +149,7 @@ def report(table, image_name, volume_name, repeat):
                          ratio_total, ratio_iter])
     return "\n".join([
         f"Speed from a centred square, median of {repeat} runs (1 if > {LONG:.0f} s); {common.stamp()}.",
-        f"Machine: {common.machine()}. Shared with other jobs: timings are noisy.",
+        f"Machine: {common.machine()} (timings vary with other load on the machine).",
         f"2D: {image_name}, resized. 3D: {volume_name or 'absent'}.",
         "",
         common.markdown_table(header, rows),

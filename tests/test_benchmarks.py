@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # benchmarks/ is a folder of the project, not an installed package
     sys.path.insert(0, str(ROOT))
 
-from benchmarks import accuracy, bench_speed, common  # noqa: E402
+from benchmarks import accuracy, bench_models, bench_speed, common  # noqa: E402
 
 
 def _need(name):
@@ -89,3 +89,14 @@ def test_speed_benchmark_runs_at_a_tiny_size(capsys):
     for seconds, iterations in results.values():
         assert seconds > 0 and iterations >= 1
     assert "ours / peer" in capsys.readouterr().out
+
+
+def test_model_benchmark_times_both_models_on_real_nuclei(capsys):
+    _need("nuclei2d_dsb2018")
+    bench_models.main(["--sets", "nuclei2d_dsb2018", "--limit", "2", "--repeat", "1"])
+    printed = capsys.readouterr().out
+    row = next(line for line in printed.splitlines() if line.startswith("| nuclei2d_dsb2018 (2)"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    gaussian_iou, mean_iou = float(cells[3]), float(cells[6])
+    assert gaussian_iou > 0.7 and 0 <= mean_iou <= 1  # the default model segments the nuclei
+    assert float(cells[7].split()[0]) > 0  # a ratio of two measured times
