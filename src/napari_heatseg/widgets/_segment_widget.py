@@ -236,6 +236,10 @@ class SegmentWidget(Container):
         preview = self._preview
         if preview is None or preview not in self._viewer.layers:
             preview = self._viewer.add_labels(empty, name=PREVIEW_NAME, scale=scale, translate=translate)
+        elif preview.data.shape == empty.shape and preview.data.dtype == empty.dtype:
+            preview.data[...] = 0  # in place: a new array makes napari rebuild the layer's view
+            preview.scale, preview.translate = scale, translate
+            preview.refresh()
         else:
             preview.data = empty
             preview.scale, preview.translate = scale, translate
