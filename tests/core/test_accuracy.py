@@ -5,6 +5,8 @@ change that makes the default method worse fails here. The comparison with the p
 same run is `python -m benchmarks.accuracy`.
 """
 
+import importlib.util
+
 import numpy as np
 import pytest
 from scipy import ndimage
@@ -55,15 +57,31 @@ def test_nuclei_from_three_marked_nuclei_beat_otsu():
     assert np.mean(ours) > np.mean(otsu) + 0.05  # Otsu 0.687
 
 
+def grabcut(image, box):
+    """OpenCV GrabCut from the box (5 iterations), as benchmarks/common.py runs it."""
+    import cv2
+
+    rows, cols = ndimage.find_objects(box)[0]
+    rect = (cols.start, rows.start, cols.stop - cols.start, rows.stop - rows.start)
+    mask = np.zeros(box.shape, np.uint8)
+    models = np.zeros((1, 65)), np.zeros((1, 65))
+    cv2.grabCut(np.ascontiguousarray(image[..., ::-1]), mask, rect, *models, 5, cv2.GC_INIT_WITH_RECT)
+    return np.isin(mask, (cv2.GC_FGD, cv2.GC_PR_FGD))
+
+
 @pytest.mark.slow
-def test_natural_images_from_their_bounding_box():
-    scores = []
+def test_natural_images_from_their_bounding_box_beat_grabcut():
+    ours, peer = [], []
     for item in item_ids("natural2d_grabcut"):
         image, mask, _ = load_item("natural2d_grabcut", item)
         start = np.zeros(mask.shape, np.uint8)
         start[ndimage.find_objects((mask == 1).astype(int))[0]] = 1
-        scores.append(iou(mask, hs.segment(image, start, channel_axis=-1, scope="inside"), ignore=255))
-    assert np.mean(scores) > 0.68  # (0.709; OpenCV GrabCut 0.767 from the same boxes)
+        ours.append(iou(mask, hs.segment(image, start, channel_axis=-1, scope="inside"), ignore=255))
+        if importlib.util.find_spec("cv2") is not None:
+            peer.append(iou(mask, grabcut(image, start), ignore=255))
+    assert np.mean(ours) > 0.76  # (0.787)
+    if peer:
+        assert np.mean(ours) > np.mean(peer)  # OpenCV GrabCut 0.767 from the same boxes
 
 
 def test_brain_tumour_from_a_ball_stays_in_its_neighbourhood():

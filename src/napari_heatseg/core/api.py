@@ -110,8 +110,9 @@ def segment(image, start, *, method=DEFAULT_METHOD, channel_axis=None, spacing=N
         Physical voxel size per spatial axis (napari's layer ``scale``); None = 1.
     scope : {'object', 'inside', 'all'}, optional
         Where the answer may lie. ``'inside'``: within the marked region (a box or
-        lasso drawn around the object). ``'object'``: one connected object per label,
-        grown or shrunk from the mark. ``'all'``: everything in the image that looks
+        lasso drawn around the object), against a background learned from a band around
+        it. ``'object'``: one connected object per label, grown or shrunk from the mark,
+        against its local background. ``'all'``: everything in the image that looks
         like the marked regions.
     **params
         Method parameters (for ``"heat"``, see
