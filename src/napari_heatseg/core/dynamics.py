@@ -31,6 +31,8 @@ References
        tensions", Comm. Pure Appl. Math. 68 (2015). :DOI:`10.1002/cpa.21527`
 """
 
+from dataclasses import replace
+
 import numpy as np
 from scipy import ndimage
 
@@ -466,24 +468,51 @@ def threshold_dynamics(prepared, *, tau=None, lam=None, model="gaussian", edge=0
                 {"components": components, "min_std": min_std}, reach, iter_callback)
 
 
+def _bounding_box(mask, margin):
+    """Slices of the bounding box of ``mask``, grown by ``margin`` voxels per axis."""
+    box = ndimage.find_objects(mask.astype(np.int8))[0]
+    return tuple(slice(max(b.start - m, 0), min(b.stop + m, n)) for b, m, n in zip(box, margin, mask.shape))
+
+
 def _run(prepared, tau, lam, model, edge, max_num_iter, tol, coarse_to_fine, model_options, reach,
          iter_callback):
-    """The iteration itself (a generator); see :func:`threshold_dynamics`."""
-    spacing = prepared.spacing
-    finest = min(spacing)
+    """The iteration itself (a generator); see :func:`threshold_dynamics`.
 
-    unit_spacing = tuple(h / finest for h in spacing)  # lengths in finest voxels: lam is unit-free
+    With a region of interest (``scope="inside"`` or ``"object"``) the work is done on its
+    bounding box grown by 3 sigma of the coarsest stage: outside the region every voxel stays
+    background, so the heat kernel sees the same surroundings, and the cost follows the
+    region, not the image.
+    """
+    finest = min(prepared.spacing)
+    unit_spacing = tuple(h / finest for h in prepared.spacing)  # lengths in finest voxels: lam is unit-free
     unit_tau = tau / finest**2
-    scale = np.float32(np.sqrt(np.pi / unit_tau))
     problem = _Problem(prepared, model, lam, model_options)
-    phases = prepared.phases
-
-    domain = None
+    shape, crop, domain = prepared.phases.shape, None, None
     if prepared.scope == "object":
-        domain = _object_domain(prepared.image, prepared.valid, phases, prepared.n_labels, unit_spacing,
-                                reach, model_options["min_std"])
+        domain = _object_domain(prepared.image, prepared.valid, prepared.phases, prepared.n_labels,
+                                unit_spacing, reach, model_options["min_std"])
     elif prepared.scope == "inside":
-        domain = _inside_domain(phases, unit_spacing)
+        domain = _inside_domain(prepared.phases, unit_spacing)
+    if domain is not None:
+        sigma = 4 * np.sqrt(2 * unit_tau)  # on the coarsest grid
+        margin = [int(np.ceil(3 * sigma / h)) + 1 for h in unit_spacing]
+        crop = _bounding_box(domain, margin)
+        prepared = replace(prepared, image=prepared.image[crop], valid=prepared.valid[crop],
+                           phases=prepared.phases[crop])
+        domain = domain[crop]
+    states = _solve(prepared, domain, problem, unit_spacing, unit_tau, edge, max_num_iter, tol, coarse_to_fine)
+    for iteration, phases, energy in states:
+        if crop is not None:
+            phases, cropped = np.zeros(shape, dtype=phases.dtype), phases
+            phases[crop] = cropped
+        if iter_callback is not None:
+            iter_callback(iteration, phases, energy)
+        yield iteration, phases, energy
+
+
+def _solve(prepared, domain, problem, unit_spacing, unit_tau, edge, max_num_iter, tol, coarse_to_fine):
+    """Coarse-to-fine ICTM on ``prepared`` (lengths in finest voxels); yields full-resolution states."""
+    phases = prepared.phases
     stages = _stages(phases.shape, unit_spacing, unit_tau) if coarse_to_fine else []
     grids = _coarse_grids(prepared, domain, [factors for factors, _ in stages])
     result = None
@@ -503,7 +532,4 @@ def _run(prepared, tau, lam, model, edge, max_num_iter, tol, coarse_to_fine, mod
             phases = upsampled  # a label lost on a coarse grid restarts from the mark
 
     level = _Level(prepared.image, prepared.valid, prepared.phases, unit_spacing, unit_tau, edge, domain)
-    for state in _iterate(level, problem, phases, scale, max_num_iter, tol):
-        if iter_callback is not None:
-            iter_callback(*state)
-        yield state
+    yield from _iterate(level, problem, phases, np.float32(np.sqrt(np.pi / unit_tau)), max_num_iter, tol)
