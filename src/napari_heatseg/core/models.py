@@ -59,12 +59,12 @@ class MeanModel:
 
 def _gaussian_cost(image, mean, cov):
     """1/2 Mahalanobis distance plus 1/2 log det, per pixel (float32)."""
-    inv = np.linalg.inv(cov).astype(np.float32)
     diff = image - mean.astype(np.float32)
     if len(mean) == 1:
-        maha = diff[..., 0] ** 2 * inv[0, 0]
-    else:
-        maha = np.einsum("...c,cd,...d->...", diff, inv, diff, optimize=True)
+        maha = diff[..., 0] ** 2 / np.float32(cov[0, 0])
+    else:  # S^-1 = L L^T, so (f - m)^T S^-1 (f - m) = |L^T (f - m)|^2: one small matrix product
+        whitened = diff @ np.linalg.cholesky(np.linalg.inv(cov)).astype(np.float32)
+        maha = np.einsum("...c,...c->...", whitened, whitened)
     return 0.5 * maha + np.float32(0.5 * np.linalg.slogdet(cov)[1])
 
 
