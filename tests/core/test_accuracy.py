@@ -88,6 +88,6 @@ def test_brain_tumour_from_a_ball_stays_in_its_neighbourhood():
     image, mask, spacing = load_item("mri3d_pyradiomics", "brain1")
     start = balls_in_largest(ndimage.label(mask > 0)[0], 1, spacing)
     labels = hs.segment(image, start, spacing=spacing, scope="object")
-    assert iou(mask, labels) > 0.5  # (0.559)
+    assert iou(mask, labels) > 0.5  # (0.564)
     near = ndimage.binary_dilation(mask > 0, iterations=10)
     assert np.count_nonzero(labels & ~near) < 0.05 * np.count_nonzero(labels)  # no leak
