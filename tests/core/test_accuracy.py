@@ -91,3 +91,19 @@ def test_brain_tumour_from_a_ball_stays_in_its_neighbourhood():
     assert iou(mask, labels) > 0.5  # (0.564)
     near = ndimage.binary_dilation(mask > 0, iterations=10)
     assert np.count_nonzero(labels & ~near) < 0.05 * np.count_nonzero(labels)  # no leak
+
+
+@pytest.mark.slow
+def test_grey_nucleus_from_a_box_around_it():
+    """A box (3 pixels of margin) around the largest nucleus of each of 12 grey images."""
+    scores = []
+    for item in item_ids("nuclei2d_dsb2018")[:12]:
+        image, mask, _ = load_item("nuclei2d_dsb2018", item)
+        instances = mask if mask.max() > 1 else ndimage.label(mask > 0)[0]
+        ids, sizes = np.unique(instances[instances > 0], return_counts=True)
+        nucleus = instances == ids[np.argmax(sizes)]
+        rows, cols = ndimage.find_objects(nucleus.astype(int))[0]
+        start = np.zeros(mask.shape, np.uint8)
+        start[max(rows.start - 3, 0):rows.stop + 3, max(cols.start - 3, 0):cols.stop + 3] = 1
+        scores.append(iou(nucleus, hs.segment(image, start, scope="inside")))
+    assert np.mean(scores) > 0.75  # (0.79; 0.72 with the whole-image lam of 2)
