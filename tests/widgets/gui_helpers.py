@@ -41,6 +41,25 @@ def disk_image(shape=(96, 96), centre=(48, 44), radius=22, noise=0.1, seed=0):
     return (truth + noise * rng.standard_normal(shape)).astype(np.float32), truth
 
 
+def seeded_disk():
+    """A 128² noisy disk (radius 50), its mask, and an 8x8 seed at its centre.
+
+    From the seed the object grows over many iterations: a run long enough to pause,
+    cancel or close mid-way (with the ``slow_evolve`` fixture).
+    """
+    image, truth = disk_image(shape=(128, 128), centre=(64, 64), radius=50)
+    start = np.zeros(image.shape, np.uint8)
+    start[60:68, 60:68] = 1
+    return image, truth, start
+
+
+def run_until_shown(qtbot, widget, updates=2):
+    """Press Run, unthrottled, and wait until ``updates`` states have reached the preview."""
+    widget.controller.min_interval = 0.0
+    widget.run_button.clicked()
+    qtbot.waitUntil(lambda: widget.controller.n_updates >= updates, timeout=20_000)
+
+
 def iou(a, b, valid=None):
     a, b = np.asarray(a) > 0, np.asarray(b) > 0
     if valid is not None:

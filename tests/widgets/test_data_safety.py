@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from qtpy.QtCore import Qt
 
-from gui_helpers import choose, disk_image, run_to_end
+from gui_helpers import choose, disk_image, run_to_end, run_until_shown, seeded_disk
 
 pytestmark = pytest.mark.gui
 
@@ -101,10 +101,9 @@ def test_closing_the_viewer_mid_run_loses_nothing(make_napari_viewer, qtbot, slo
     slow_evolve(0.2)
     viewer = make_napari_viewer()
     _, widget = viewer.window.add_plugin_dock_widget("napari-heatseg", "Heat segmentation")
-    image, _ = disk_image(shape=(128, 128), centre=(64, 64), radius=50)
-    box, seed = np.zeros(image.shape, np.uint8), np.zeros(image.shape, np.uint8)
+    image, _, seed = seeded_disk()  # a small seed: a run of several (slowed) iterations
+    box = np.zeros(image.shape, np.uint8)
     box[54:74, 54:74] = 1
-    seed[60:68, 60:68] = 1  # a small seed: a run of several (slowed) iterations
     annotations = np.zeros(image.shape, np.uint16)
     annotations[:20, :20] = 3
     # copies: napari keeps the array it is given, so comparing with the originals is a real check
@@ -118,9 +117,7 @@ def test_closing_the_viewer_mid_run_loses_nothing(make_napari_viewer, qtbot, slo
     applied = layers[3].data.copy()
     assert not np.array_equal(applied, annotations), widget.status.value
     choose(widget, start=layers[2])
-    widget.controller.min_interval = 0.0
-    widget.run_button.clicked()  # a second run, interrupted by closing the viewer
-    qtbot.waitUntil(lambda: widget.controller.n_updates >= 2, timeout=20_000)
+    run_until_shown(qtbot, widget)  # a second run, interrupted by closing the viewer
     worker = widget.controller.worker
     assert worker is not None  # still running
     viewer.close()
@@ -132,9 +129,7 @@ def test_closing_the_viewer_mid_run_loses_nothing(make_napari_viewer, qtbot, slo
 def test_cancel_while_paused_ends_the_worker(viewer_widget, qtbot, slow_evolve):
     slow_evolve(0.2)
     viewer, widget = viewer_widget
-    image, _ = disk_image(shape=(128, 128), centre=(64, 64), radius=50)
-    start = np.zeros(image.shape, np.uint8)
-    start[60:68, 60:68] = 1
+    image, _, start = seeded_disk()
     choose(widget, viewer.add_image(image), viewer.add_labels(start), max_iter=200)
     widget.step_button.clicked()  # Step from ready: starts a paused run, one iteration
     qtbot.waitUntil(lambda: widget.controller.n_updates >= 1, timeout=10_000)

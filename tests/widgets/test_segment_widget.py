@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import napari_heatseg as hs
-from gui_helpers import choose, disk_image, iou, load_item, run_to_end
+from gui_helpers import choose, disk_image, iou, load_item, run_to_end, run_until_shown, seeded_disk
 
 pytestmark = pytest.mark.gui
 
@@ -141,15 +141,11 @@ def test_slice_by_slice_fills_the_stack(viewer_widget, qtbot, monkeypatch):
 def test_pause_step_resume(viewer_widget, qtbot, slow_evolve):
     """Pause stops the preview; Step shows exactly one more iteration; Run resumes to the end."""
     slow_evolve(0.2)
-    image, truth = disk_image(shape=(128, 128), centre=(64, 64), radius=50)
-    start = np.zeros(image.shape, np.uint8)
-    start[60:68, 60:68] = 1  # a small seed: the object grows over many iterations
+    image, truth, start = seeded_disk()
     viewer, widget = viewer_widget
     choose(widget, viewer.add_image(image, name="disk"), viewer.add_labels(start, name="s"),
            max_iter=200)
-    widget.controller.min_interval = 0.0
-    widget.run_button.clicked()
-    qtbot.waitUntil(lambda: widget.controller.n_updates >= 2, timeout=20_000)
+    run_until_shown(qtbot, widget)
     widget.pause_button.clicked()
     qtbot.wait(400)
     shown, status = preview(viewer).data.copy(), widget.status.value
@@ -174,23 +170,18 @@ def test_pause_step_resume(viewer_widget, qtbot, slow_evolve):
 
 def test_cancel_keeps_a_consistent_state(viewer_widget, qtbot, slow_evolve):
     slow_evolve(0.2)
-    image, _ = disk_image(shape=(128, 128), centre=(64, 64), radius=50)
-    start = np.zeros(image.shape, np.uint8)
-    start[60:68, 60:68] = 1
+    image, _, start = seeded_disk()
     viewer, widget = viewer_widget
     target = viewer.add_labels(np.zeros(image.shape, np.uint8), name="target")
     choose(widget, viewer.add_image(image, name="disk"), viewer.add_labels(start.copy(), name="s"), max_iter=200)
-    widget.controller.min_interval = 0.0
-    widget.run_button.clicked()
-    qtbot.waitUntil(lambda: widget.controller.n_updates >= 2, timeout=20_000)
+    run_until_shown(qtbot, widget)
     widget.cancel_button.clicked()
     qtbot.waitUntil(lambda: not widget.controller.running, timeout=5_000)
     assert widget.status.value == "cancelled" and widget.run_state == "ready"
-    full_run = sum(1 for _ in hs.evolve(image, start, spacing=(1.0, 1.0), **widget._params()))
-    assert widget.controller.n_updates < full_run  # stopped early
+    states = [s.labels for s in hs.evolve(image, start, spacing=(1.0, 1.0), **widget._params())]
+    assert widget.controller.n_updates < len(states)  # stopped early
     assert preview(viewer).metadata["heatseg"]["outcome"] == "cancelled"
     # the preview holds one real state of the evolution, not a half-written one
-    states = [s.labels for s in hs.evolve(image, start, spacing=(1.0, 1.0), **widget._params())]
     assert any(np.array_equal(preview(viewer).data, s) for s in states)
     np.testing.assert_array_equal(viewer.layers["s"].data, start)
     assert not target.data.any()
@@ -304,14 +295,10 @@ def test_multichannel_stack_with_a_chosen_channel_axis(viewer_widget, qtbot, cha
 
 def test_closing_the_dock_widget_mid_run_stops_the_worker(viewer_widget, qtbot, slow_evolve):
     slow_evolve(0.2)
-    image, _ = disk_image(shape=(128, 128), centre=(64, 64), radius=50)
-    start = np.zeros(image.shape, np.uint8)
-    start[60:68, 60:68] = 1
+    image, _, start = seeded_disk()
     viewer, widget = viewer_widget
     choose(widget, viewer.add_image(image.copy(), name="disk"), viewer.add_labels(start.copy(), name="s"), max_iter=200)
-    widget.controller.min_interval = 0.0
-    widget.run_button.clicked()
-    qtbot.waitUntil(lambda: widget.controller.n_updates >= 2, timeout=20_000)
+    run_until_shown(qtbot, widget)
     worker = widget.controller.worker
     viewer.window.remove_dock_widget("all")
     qtbot.waitUntil(lambda: not worker.is_running, timeout=5_000)
