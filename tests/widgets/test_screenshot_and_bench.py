@@ -56,6 +56,8 @@ def test_stall_benchmark_script_runs(viewer_widget):
     widget._max_iter.value = 5
     result = bench_gui_stall.run(viewer, widget, size=128)
     assert result["shape"] == (128, 128)
-    assert all(run["updates"] >= 1 for run in result["widget"])
-    assert all(np.isfinite(run["longest_stall_ms"]) for run in result["widget"])
+    runs = result["widget"]["runs"]
+    assert all(run["updates"] >= 1 for run in runs)
+    assert all(np.isfinite(run["longest_stall_ms"]) for run in runs)
+    assert result["widget"]["prepare_preview_ms"] > 0  # the preview layer was made before Run
     assert result["blocking"]["longest_stall_ms"] >= 0

@@ -31,6 +31,28 @@ def test_run_2d_matches_core_and_records_metadata(viewer_widget, qtbot):
     np.testing.assert_array_equal(viewer.layers["start"].data, start)  # the start is never touched
 
 
+def test_preview_layer_is_made_when_the_image_is_picked_and_filled_by_run(viewer_widget, qtbot):
+    """Adding a layer stalls napari for 0.1-0.5 s, so it happens before Run, not during it."""
+    viewer, widget = viewer_widget
+    image, truth = disk_image()
+    start = viewer.add_labels(np.zeros(image.shape, np.int32), name="start")
+    start.data[40:56, 36:52] = 1
+    disk = viewer.add_image(image, name="disk", scale=(0.5, 0.5), translate=(3, 4))
+    qtbot.waitUntil(lambda: "heatseg preview" in viewer.layers, timeout=5_000)
+    made = preview(viewer)
+    assert made.data.shape == image.shape and not made.data.any() and made.data.dtype == np.int32
+    assert tuple(made.scale) == (0.5, 0.5) and tuple(made.translate) == (3, 4)
+    assert viewer.layers.selection.active == disk  # the user's layer stays active
+    widget.reset_choices()
+    for picker in (widget._start, widget._reference, widget._target):
+        assert made not in picker.choices
+    choose(widget, disk, start)
+    n_layers = len(viewer.layers)
+    run_to_end(qtbot, widget)
+    assert preview(viewer) == made and len(viewer.layers) == n_layers
+    assert iou(made.data, truth) > 0.95
+
+
 def test_nuclei_dev_image_live_preview_and_ground_truth(viewer_widget, qtbot):
     """2D fluorescence nuclei from 3 marked nuclei, scope 'all', against the dev ground truth.
 

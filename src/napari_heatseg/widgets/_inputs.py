@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 __all__ = ["LayerChoiceError", "SegmentInputs", "WHERE", "core_defaults", "image_data", "labels_start",
-           "parse_label_ids"]
+           "parse_label_ids", "spatial_layout"]
 
 #: Where the run happens: label shown in the widget -> internal name.
 WHERE = {
@@ -101,8 +101,8 @@ class SegmentInputs:
                 "params": dict(self.params)}
 
 
-def image_data(layer, channel="auto"):
-    """The image of ``layer`` in core layout, and its channel axis and spacing.
+def spatial_layout(layer, channel="auto"):
+    """Where the channels of an image layer are, without reading its data.
 
     Parameters
     ----------
@@ -113,11 +113,8 @@ def image_data(layer, channel="auto"):
 
     Returns
     -------
-    image : ndarray
-        Spatial axes first, channels (if any) last.
-    channel_axis : int or None
-    spacing : tuple of float
-        The layer's scale along the spatial axes.
+    spatial_shape, spacing : tuple
+        Shape and scale of the layer along its spatial axes.
     layer_channel_axis : int or None
         The channel axis among the layer's own dimensions (None for RGB or grey), so
         that world coordinates can be mapped to spatial ones.
@@ -126,32 +123,55 @@ def image_data(layer, channel="auto"):
         raise LayerChoiceError(
             f"image layer {layer.name!r} is multiscale; open its full-resolution level as a "
             "plain image layer to segment it.")
-    data = np.asarray(layer.data)
-    scale = tuple(float(s) for s in layer.scale)
+    shape, scale = tuple(layer.data.shape), tuple(float(s) for s in layer.scale)
     if channel == "auto":
         channel = "last" if layer.rgb else "none"
     if layer.rgb:
-        if data.shape[-1] == 4:
-            data = data[..., :3]  # alpha is not image content
         if channel != "last":
             raise LayerChoiceError(f"image layer {layer.name!r} is RGB: its channels are the last axis; "
                                    "choose channel axis 'auto' or 'last'.")
-        spatial, layer_channel_axis = scale, None
+        spatial_shape, spacing, layer_channel_axis = shape[:-1], scale, None
     elif channel == "none":
-        spatial, layer_channel_axis = scale, None
+        spatial_shape, spacing, layer_channel_axis = shape, scale, None
     else:
-        layer_channel_axis = 0 if channel == "first" else data.ndim - 1
-        data = np.moveaxis(data, layer_channel_axis, -1)
-        spatial = tuple(s for a, s in enumerate(scale) if a != layer_channel_axis)
-    ndim = len(spatial)
-    if ndim not in (2, 3):
-        shape = "x".join(map(str, layer.data.shape))
+        layer_channel_axis = 0 if channel == "first" else len(shape) - 1
+        spatial_shape, spacing = (tuple(n for a, n in enumerate(values) if a != layer_channel_axis)
+                                  for values in (shape, scale))
+    if len(spacing) not in (2, 3):
         hint = ("pick a channel axis if one axis holds channels, or split the layer "
                 "(right-click > Split Stack) and choose one 2D/3D layer")
-        raise LayerChoiceError(f"image layer {layer.name!r} has shape {shape}: {ndim} spatial axes, "
-                               f"but heatseg segments 2D or 3D images; {hint}.")
-    channel_axis = None if ndim == data.ndim else -1
-    return data, channel_axis, spatial, layer_channel_axis
+        raise LayerChoiceError(f"image layer {layer.name!r} has shape {'x'.join(map(str, shape))}: "
+                               f"{len(spacing)} spatial axes, but heatseg segments 2D or 3D images; {hint}.")
+    return spatial_shape, spacing, layer_channel_axis
+
+
+def image_data(layer, channel="auto"):
+    """The image of ``layer`` in core layout, and its channel axis and spacing.
+
+    Parameters
+    ----------
+    layer : napari.layers.Image
+    channel : {'auto', 'none', 'first', 'last'}
+        See :func:`spatial_layout`.
+
+    Returns
+    -------
+    image : ndarray
+        Spatial axes first, channels (if any) last.
+    channel_axis : int or None
+    spacing : tuple of float
+        The layer's scale along the spatial axes.
+    layer_channel_axis : int or None
+        See :func:`spatial_layout`.
+    """
+    _, spacing, layer_channel_axis = spatial_layout(layer, channel)
+    data = np.asarray(layer.data)
+    if layer.rgb and data.shape[-1] == 4:
+        data = data[..., :3]  # alpha is not image content
+    elif layer_channel_axis is not None:
+        data = np.moveaxis(data, layer_channel_axis, -1)
+    channel_axis = None if len(spacing) == data.ndim else -1
+    return data, channel_axis, spacing, layer_channel_axis
 
 
 def labels_start(layer, spatial_shape, label_ids=None):

@@ -5,14 +5,14 @@ from magicgui.widgets import (CheckBox, ComboBox, Container, FloatSlider, FloatS
                               PushButton, RadioButtons, SpinBox, TextEdit)
 from napari.layers import Image, Labels, Shapes
 from napari.utils.notifications import show_error, show_info, show_warning
-from qtpy.QtCore import QEvent, QObject
+from qtpy.QtCore import QEvent, QObject, QTimer
 from qtpy.QtGui import QFontDatabase
 from qtpy.QtWidgets import QTextEdit
 
 import napari_heatseg as hs
 
 from ._inputs import (WHERE, LayerChoiceError, SegmentInputs, core_defaults, image_data, labels_start,
-                      parse_label_ids)
+                      parse_label_ids, spatial_layout)
 from ._layers import PREVIEW_NAME, apply_labels, spatial_transform
 from ._run import RunController
 from ._shapes import shapes_start
@@ -60,7 +60,7 @@ class SegmentWidget(Container):
                                tooltip="The image to segment (2D or 3D; RGB and multichannel too).")
         self._channel = ComboBox(label="channel axis", choices=["auto", "none", "first", "last"], value="auto",
                                  tooltip="Data axis holding channels. auto: the colour axis of RGB layers.")
-        self._start = ComboBox(label="start", choices=self._choices(Labels, Shapes),
+        self._start = ComboBox(label="start", choices=self._choices(Labels, Shapes, own=False),
                                tooltip="A Labels layer (painted marks) or a Shapes layer (rectangles, "
                                        "ellipses, polygons filled; paths drawn as scribbles).")
         self._label_ids = LineEdit(label="label ids", value="all",
@@ -105,7 +105,7 @@ class SegmentWidget(Container):
         self._mode = RadioButtons(label="apply mode", choices=[ONLY_UNLABELLED, OVERWRITE], value=ONLY_UNLABELLED,
                                   tooltip="only unlabelled voxels never changes existing labels.")
         self.apply_button = PushButton(text="Apply")
-        self._reference = ComboBox(label="reference", choices=self._choices(Labels),
+        self._reference = ComboBox(label="reference", choices=self._choices(Labels, own=False),
                                    tooltip="Ground-truth Labels layer to compare the preview with.")
         self._foreground_only = CheckBox(text="foreground only", value=False,
                                          tooltip="Compare 'any label' against 'any label' (e.g. instance "
@@ -130,22 +130,31 @@ class SegmentWidget(Container):
         self.compare_button.changed.connect(self.compare)
         self._method.changed.connect(self._show_heat_params)
         self._start.changed.connect(self._scope_from_start)
+        for picker in (self._image, self._channel):
+            picker.changed.connect(self._prepare_preview_soon)
         for event in (napari_viewer.layers.events.inserted, napari_viewer.layers.events.removed):
             event.connect(self.reset_choices)
         self.native.destroyed.connect(self._on_destroyed)
         self._removal_watch = _CancelWhenRemoved(self.native, self.controller.cancel)
         self._set_state("ready")
+        self._prepare_preview_soon()
 
     # ---- choices -----------------------------------------------------------------------------
-    def _choices(self, *kinds):
+    def _choices(self, *kinds, own=True):
+        """Layers of the given kinds; ``own=False`` leaves out the preview layer.
+
+        Layers are compared with ``==``: napari hands plugins proxies of them, a new one
+        per access, so ``is`` would never match.
+        """
         def choices(_widget=None):
-            return [(layer.name, layer) for layer in self._viewer.layers if isinstance(layer, kinds)]
+            return [(layer.name, layer) for layer in self._viewer.layers
+                    if isinstance(layer, kinds) and (own or layer != self._preview)]
 
         return choices
 
     def _target_choices(self, _widget=None):
         layers = [(layer.name, layer) for layer in self._viewer.layers
-                  if isinstance(layer, Labels) and layer is not self._preview]
+                  if isinstance(layer, Labels) and layer != self._preview]
         return [(NEW_LAYER, NEW_LAYER), *layers]
 
     def _scope_from_start(self, layer):
@@ -228,6 +237,33 @@ class SegmentWidget(Container):
                 return
         self.controller.step()
         self._set_state("paused")
+
+    def _prepare_preview_soon(self, *_):
+        QTimer.singleShot(0, self._prepare_preview)  # not inside napari's layer-inserted handlers
+
+    def _prepare_preview(self):
+        """Add the (empty) preview layer as soon as an image is picked, ahead of Run.
+
+        Adding a layer costs napari 0.1-0.5 s on the main thread (it builds the vispy
+        visuals), however small the data; a run then only fills the layer in, so the
+        viewer stays fluid while it evolves. The layer the user was working on stays active.
+        """
+        if self._closed or self.controller.running or self._image.value is None:
+            return
+        if self._preview is not None and self._preview in self._viewer.layers:
+            return  # Run reshapes it if the image changed
+        image_layer, start_layer = self._image.value, self._start.value
+        try:
+            shape, _, layer_channel_axis = spatial_layout(image_layer, self._channel.value)
+        except LayerChoiceError:
+            return  # Run says what is wrong
+        dtype = start_layer.data.dtype if isinstance(start_layer, Labels) else np.uint8
+        scale, translate = spatial_transform(image_layer, layer_channel_axis)
+        active = self._viewer.layers.selection.active
+        self._preview = self._viewer.add_labels(np.zeros(shape, dtype), name=PREVIEW_NAME,
+                                                scale=scale, translate=translate)
+        if active is not None and active in self._viewer.layers:
+            self._viewer.layers.selection.active = active
 
     def _fresh_preview(self, inputs):
         image_layer = self._image.value
