@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # benchmarks/ is a folder of the project, not an installed package
     sys.path.insert(0, str(ROOT))
 
-from benchmarks import accuracy, bench_models, bench_speed, common  # noqa: E402
+from benchmarks import accuracy, bench_models, bench_speed, common, generalisation  # noqa: E402
 
 
 def _need(name):
@@ -100,3 +100,23 @@ def test_model_benchmark_times_both_models_on_real_nuclei(capsys):
     gaussian_iou, mean_iou = float(cells[3]), float(cells[6])
     assert gaussian_iou > 0.7 and 0 <= mean_iou <= 1  # the default model segments the nuclei
     assert float(cells[7].split()[0]) > 0  # a ratio of two measured times
+
+
+def test_leave_one_out_scores_each_item_at_the_others_best_factor():
+    scores = np.array([[0.9, 0.1],   # item 0 alone prefers factor 0
+                       [0.2, 0.8],
+                       [0.3, 0.7]])
+    # item 0: others prefer factor 1 -> 0.1; item 1: others' means (0.6, 0.4) -> factor 0 -> 0.2;
+    # item 2: others' means (0.55, 0.45) -> factor 0 -> 0.3
+    assert generalisation.leave_one_out(scores) == pytest.approx((0.1 + 0.2 + 0.3) / 3)
+
+
+def test_generalisation_benchmark_on_real_nuclei(capsys):
+    _need("nuclei2d_dsb2018")
+    generalisation.main(["--sets", "nuclei2d_dsb2018", "--limit", "3"])
+    row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("| nuclei2d_dsb2018 (3)"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    at_default, loo = float(cells[2]), float(cells[3])
+    per_factor = [float(v) for v in cells[6].split("/")]
+    assert at_default == per_factor[generalisation.FACTORS.index(1.0)]
+    assert at_default > 0.7 and min(per_factor) <= loo <= max(per_factor)
