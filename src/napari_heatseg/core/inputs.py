@@ -66,7 +66,7 @@ class Prepared:
     @property
     def is_constant(self):
         """True if every finite pixel has the same value: the image holds no contrast."""
-        return not np.any(self.image[self.valid])
+        return not np.any(self.image, where=self.valid[..., np.newaxis])  # no boolean-indexed copy
 
 
 def supported_float_type(dtype):
