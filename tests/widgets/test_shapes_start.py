@@ -5,7 +5,7 @@ import pytest
 from napari.layers import Image, Shapes
 
 import napari_heatseg as hs
-from gui_helpers import choose, disk_image, run_to_end
+from gui_helpers import choose, disk_image, iou, run_to_end
 from napari_heatseg.widgets._inputs import LayerChoiceError
 from napari_heatseg.widgets._shapes import shapes_start
 
@@ -97,3 +97,23 @@ def test_shapes_start_gives_the_same_result_as_the_labels_start(viewer_widget, q
     np.testing.assert_array_equal(from_shapes, from_labels)
     np.testing.assert_array_equal(from_shapes, hs.segment(image, box, scope="inside", spacing=scale,
                                                           **widget._params()))
+
+
+def test_drawing_boxes_as_the_start_switches_scope_to_inside_once(viewer_widget, qtbot):
+    """Boxes are drawn around objects (GrabCut, SAM), so scope 'object' would grow past them."""
+    viewer, widget = viewer_widget
+    image, truth = disk_image()
+    image_layer = viewer.add_image(image, name="disk")
+    scribble = viewer.add_shapes([[[40, 40], [50, 50]]], shape_type="path", name="scribble")
+    boxes = viewer.add_shapes(name="boxes")
+    choose(widget, image_layer, scribble)
+    assert widget._scope.value == "object"  # a scribble is a mark inside the object
+    choose(widget, start=boxes)
+    assert widget._scope.value == "object"  # nothing drawn yet
+    boxes.add_rectangles(np.array([[20, 16], [20, 72], [76, 72], [76, 16]], float))
+    assert widget._scope.value == "inside"
+    run_to_end(qtbot, widget)
+    assert iou(viewer.layers["heatseg preview"].data, truth) > 0.9
+    widget._scope.value = "object"  # the user's later choice stands
+    boxes.add_ellipses(np.array([[60, 60], [60, 70], [70, 70], [70, 60]], float))
+    assert widget._scope.value == "object"

@@ -50,6 +50,7 @@ class SegmentWidget(Container):
         super().__init__()
         self._viewer = napari_viewer
         self._preview = None
+        self._watched_shapes = None  # the Shapes start whose drawing may set scope "inside"
         self._inputs = None
         self._image_transform = None
         self._closed = False
@@ -158,9 +159,28 @@ class SegmentWidget(Container):
         return [(NEW_LAYER, NEW_LAYER), *layers]
 
     def _scope_from_start(self, layer):
+        """Scope from the sample data's metadata, or ``inside`` once boxes are drawn as the start."""
+        if self._watched_shapes is not None:
+            self._watched_shapes.events.data.disconnect(self._scope_from_boxes)
+            self._watched_shapes = None
         scope = getattr(layer, "metadata", {}).get("heatseg_scope")  # set by the sample data
         if scope in self._scope.choices:
             self._scope.value = scope
+        elif isinstance(layer, Shapes):
+            self._watched_shapes = layer
+            layer.events.data.connect(self._scope_from_boxes)
+            self._scope_from_boxes()
+
+    def _scope_from_boxes(self, _event=None):
+        """A Shapes start of only rectangles and ellipses is drawn around objects (as in
+        GrabCut or SAM): switch the default scope ``object`` to ``inside``, once per layer."""
+        layer = self._watched_shapes
+        boxes = len(layer.data) and set(layer.shape_type) <= {"rectangle", "ellipse"}
+        if boxes and self._scope.value == "object":
+            self._scope.value = "inside"
+            self.status.value = "scope set to 'inside': the answer stays within the drawn boxes"
+            layer.events.data.disconnect(self._scope_from_boxes)
+            self._watched_shapes = None
 
     def _show_heat_params(self, method):
         for widget in self._heat_params:
@@ -322,6 +342,8 @@ class SegmentWidget(Container):
     def _on_destroyed(self, *_):
         self._closed = True
         self.controller.cancel()
+        if self._watched_shapes is not None:  # the layer outlives the widget
+            self._watched_shapes.events.data.disconnect(self._scope_from_boxes)
 
     # ---- apply and compare --------------------------------------------------------------------
     def apply(self):
