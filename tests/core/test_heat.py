@@ -1,7 +1,9 @@
 import numpy as np
 import pytest
 
-from napari_heatseg.core.heat import HeatOperator, heat_step, sigma_voxels
+from scipy import ndimage
+
+from napari_heatseg.core.heat import HeatOperator, gaussian_blur, heat_step, sigma_voxels
 
 
 def test_sigma_follows_tau_and_spacing_only():
@@ -76,3 +78,17 @@ def test_input_not_modified():
     heat_step(u, 2.0)
     np.testing.assert_array_equal(u, before)
 
+
+
+@pytest.mark.parametrize("shape, sigma", [
+    ((64, 80), (2.0, 3.0)),
+    ((10, 12), (3.0, 3.0)),          # kernels longer than the axes: repeated reflection
+    ((5, 40, 50), (0.3, 2.0, 2.5)),  # thick slices
+    ((1, 30, 30), (0.5, 2.0, 2.0)),  # a single slice
+    ((7, 9, 11), (0.01, 1.0, 0.02)),  # negligible blur along two axes
+])
+def test_opencv_blur_equals_scipy_reflect_gaussian(shape, sigma, rng):
+    """gaussian_blur goes through OpenCV for speed; it must be scipy's Gaussian, borders included."""
+    u = rng.random(shape).astype(np.float32)
+    expected = ndimage.gaussian_filter(u, [s if s >= 0.05 else 0 for s in sigma], mode="reflect", truncate=4.0)
+    np.testing.assert_allclose(gaussian_blur(u, sigma), expected, atol=1e-6)

@@ -8,7 +8,7 @@ nothing has to fit in memory:
 - normalisation: the 0.5 / 99.5 percentiles of the finite voxels are *exact* order
   statistics found by a few global histogram passes (no sample, no approximation), combined
   with the same linear interpolation as :func:`numpy.percentile`;
-- the heat step: ``scipy.ndimage.gaussian_filter`` (reflect mode, truncate 4) on every chunk
+- the heat step: :func:`~napari_heatseg.core.heat.gaussian_blur` (reflect mode, truncate 4) on every chunk
   through :func:`dask.array.map_overlap`, with an overlap of ``ceil(4 sigma)`` voxels per axis
   and the true reflecting boundary at the volume's faces (``boundary="none"``);
 - region statistics (count, sum and sum of squares per phase) are global reductions over all
@@ -29,9 +29,9 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-from scipy import ndimage
 
 from .dynamics import _check_positive, default_parameters
+from .heat import gaussian_blur
 from .inputs import _check_spacing, supported_float_type
 from .io import HeatsegIOError
 from .models import make_model
@@ -39,7 +39,7 @@ from .models import make_model
 __all__ = ["CHUNKED_MODELS", "segment_chunked"]
 
 CHUNKED_MODELS = ("mean", "gaussian")
-_TRUNCATE = 4.0  # as HeatOperator's Gaussian variant
+_TRUNCATE = 4.0  # as gaussian_blur's taps
 _GATHER = 1 << 16  # order statistics: gather a histogram bin once it holds this few values
 
 
@@ -136,8 +136,7 @@ def _normalise_block(block, low, high, dtype):
 
 
 def _diffuse_block(phases, label, sigma):
-    return ndimage.gaussian_filter((phases == label).astype(np.float32), sigma, mode="reflect",
-                                   truncate=_TRUNCATE)
+    return gaussian_blur((phases == label).astype(np.float32), sigma)
 
 
 def _stats(image, valid, phases, n_phases):
