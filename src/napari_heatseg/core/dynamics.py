@@ -36,7 +36,7 @@ from dataclasses import replace
 import numpy as np
 from scipy import ndimage
 
-from .heat import HeatOperator
+from .heat import HeatOperator, separable_filter
 from .models import make_model
 
 __all__ = ["default_parameters", "threshold_dynamics"]
@@ -122,14 +122,16 @@ def _resample(array, shape, order=1):
     return ndimage.zoom(array, zoom, order=order, mode="grid-mirror", grid_mode=True)
 
 
-def _box(factors):
-    """Odd box sizes (symmetric, so flips commute) spanning each downsampling factor."""
-    return [f + 1 if f > 1 else 1 for f in factors]
+def _box_filter(array, factors):
+    """Mean over odd boxes (symmetric, so flips commute) spanning each downsampling factor."""
+    sizes = [f + 1 if f > 1 else 1 for f in factors]
+    return separable_filter(array, [np.full(n, 1.0 / n) for n in sizes])
 
 
 def _downsample(image, factors, shape):
     """Anti-aliased resampling of an image (channels last) onto a coarser grid."""
-    return _resample(ndimage.uniform_filter(image, _box(factors) + [1], mode="reflect"), shape)
+    channels = [_box_filter(image[..., c], factors) for c in range(image.shape[-1])]
+    return _resample(np.stack(channels, axis=-1), shape)
 
 
 def _change_grid(phases, n_labels, shape, factors):
@@ -138,7 +140,7 @@ def _change_grid(phases, n_labels, shape, factors):
     Every label present before stays present (at its strongest voxel), so a small mark is
     never lost on a coarse grid.
     """
-    labels = [_resample(ndimage.uniform_filter((phases == k).astype(np.float32), _box(factors)), shape)
+    labels = [_resample(_box_filter((phases == k).astype(np.float32), factors), shape)
               for k in range(1, n_labels + 1)]
     presence = np.stack([1.0 - sum(labels), *labels])  # the phases sum to one
     out = np.argmax(presence, axis=0).astype(np.int32)
