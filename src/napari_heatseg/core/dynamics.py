@@ -245,6 +245,13 @@ class _Problem:
         return costs
 
 
+def _depth(mark, spacing):
+    """Largest distance from a voxel of ``mark`` to the nearest unmarked voxel (the radius of
+    a drawn ball), computed on the mark's bounding box grown by one voxel."""
+    box = _bounding_box(mark, [1] * mark.ndim)
+    return ndimage.distance_transform_edt(mark[box], sampling=spacing).max()
+
+
 def _object_domain(image, valid, start, n_labels, spacing, reach, min_std):
     """Region of interest of ``scope="object"``: a neighbourhood of each mark holding background.
 
@@ -258,7 +265,7 @@ def _object_domain(image, valid, start, n_labels, spacing, reach, min_std):
     domain = np.zeros(start.shape, dtype=bool)
     for k in range(1, n_labels + 1):
         mark = start == k
-        depth = ndimage.distance_transform_edt(mark, sampling=spacing).max()
+        depth = _depth(mark, spacing)
         distance = ndimage.distance_transform_edt(~mark, sampling=spacing)
         samples = image[mark & valid]
         margin = reach * max(depth, 1.0)
@@ -283,17 +290,39 @@ def _inside_domain(start, spacing, band=0.5):
     that also occur in the object.
     """
     marked = start > 0
-    depth = ndimage.distance_transform_edt(marked, sampling=spacing).max()
+    depth = _depth(marked, spacing)
     return ndimage.distance_transform_edt(~marked, sampling=spacing) <= band * max(depth, 1.0)
+
+
+def _enclosed(mask, axes):
+    """Background voxels of ``mask`` that no face-connected path along ``axes`` links to the
+    edge of its bounding box: the holes (what ``ndimage.binary_fill_holes`` fills, found
+    with one labelling instead of repeated erosions, within the bounding box only)."""
+    box = ndimage.find_objects(mask.astype(np.int8))
+    holes = np.zeros(mask.shape, dtype=bool)
+    if not box:
+        return holes
+    structure = np.zeros((3,) * mask.ndim, dtype=bool)
+    centre = (1,) * mask.ndim
+    structure[centre] = True
+    for axis in axes:
+        for step in (0, 2):
+            structure[centre[:axis] + (step,) + centre[axis + 1:]] = True
+    background, _ = ndimage.label(~mask[box[0]], structure)
+    edge = np.zeros(background.shape, dtype=bool)
+    for axis in axes:
+        edge[(slice(None),) * axis + (0,)] = edge[(slice(None),) * axis + (-1,)] = True
+    outside = np.unique(background[edge])
+    holes[box[0]] = (background > 0) & ~np.isin(background, outside)
+    return holes
 
 
 def _fill_holes(mask, spacing):
     """Fill enclosed holes, in 3D and in every plane across the thickest axis."""
-    filled = ndimage.binary_fill_holes(mask)
-    if mask.ndim == 3:
-        axis = int(np.argmax(spacing))
-        planes = [ndimage.binary_fill_holes(plane) for plane in np.moveaxis(filled, axis, 0)]
-        filled = np.moveaxis(np.stack(planes), 0, axis)
+    filled = mask | _enclosed(mask, range(mask.ndim))
+    if mask.ndim == 3:  # planes: connectivity only along the two other axes
+        thickest = int(np.argmax(spacing))
+        filled |= _enclosed(filled, [a for a in range(3) if a != thickest])
     return filled
 
 
