@@ -92,3 +92,9 @@ def test_opencv_blur_equals_scipy_reflect_gaussian(shape, sigma, rng):
     u = rng.random(shape).astype(np.float32)
     expected = ndimage.gaussian_filter(u, [s if s >= 0.05 else 0 for s in sigma], mode="reflect", truncate=4.0)
     np.testing.assert_allclose(gaussian_blur(u, sigma), expected, atol=1e-6)
+
+
+@pytest.mark.parametrize("shape", [(30,), (3, 4, 5, 6)])
+def test_other_dimensions_are_refused_with_a_clear_error(shape):
+    with pytest.raises(ValueError, match="2D or 3D"):
+        heat_step(np.ones(shape), 1.0, variant="gaussian")

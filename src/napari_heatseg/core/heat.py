@@ -46,6 +46,9 @@ def separable_filter(u, taps):
     its ``(Z, Y * X)`` view.
     """
     u = np.ascontiguousarray(u, dtype=np.float32)
+    if u.ndim not in (2, 3):
+        raise ValueError(f"the heat step works on 2D or 3D arrays, got shape {u.shape}; pass one "
+                         "image plane or volume (channels are diffused one at a time).")
     taps = [np.asarray(t, np.float32) for t in taps]
     planes = u.reshape(-1, *u.shape[-2:])
     out = np.empty_like(planes)
