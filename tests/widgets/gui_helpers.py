@@ -33,6 +33,18 @@ def run_to_end(qtbot, widget, timeout=60_000):
     qtbot.waitUntil(lambda: not widget.controller.running, timeout=timeout)
 
 
+def compare_nuclei_sample(qtbot, viewer, widget):
+    """Open the nuclei2d sample, run the widget on it and compare (foreground only) with its
+    ground truth layer."""
+    viewer.open_sample("napari-heatseg", "nuclei2d")
+    choose(widget, viewer.layers["nuclei2d"], viewer.layers["nuclei2d start"])
+    run_to_end(qtbot, widget)
+    widget.reset_choices()
+    widget._reference.value = viewer.layers["nuclei2d ground truth"]
+    widget._foreground_only.value = True
+    widget.compare_button.clicked()
+
+
 def disk_image(shape=(96, 96), centre=(48, 44), radius=22, noise=0.1, seed=0):
     """A bright noisy disk on a dark background, and its true mask."""
     rng = np.random.default_rng(seed)  # result-bearing seed

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import napari_heatseg as hs
-from gui_helpers import choose, iou, run_to_end
+from gui_helpers import choose, compare_nuclei_sample, iou, run_to_end
 from napari_heatseg.samples import SAMPLES, load_sample
 
 pytestmark = pytest.mark.gui
@@ -52,13 +52,7 @@ def test_each_sample_runs_in_the_widget(viewer_widget, qtbot, key, floor, params
 
 def test_compare_panel_prints_metrics_against_the_ground_truth(viewer_widget, qtbot):
     viewer, widget = viewer_widget
-    viewer.open_sample("napari-heatseg", "nuclei2d")
-    choose(widget, viewer.layers["nuclei2d"], viewer.layers["nuclei2d start"])
-    run_to_end(qtbot, widget)
-    widget.reset_choices()
-    widget._reference.value = viewer.layers["nuclei2d ground truth"]
-    widget._foreground_only.value = True
-    widget.compare_button.clicked()
+    compare_nuclei_sample(qtbot, viewer, widget)
     table = widget.table.value.splitlines()
     assert table[0].startswith("| label | Dice | IoU")
     row = [cell.strip() for cell in table[2].strip("|").split("|")]

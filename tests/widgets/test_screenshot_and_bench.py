@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gui_helpers import choose, run_to_end
+from gui_helpers import compare_nuclei_sample
 
 pytestmark = pytest.mark.gui
 ROOT = Path(__file__).resolve().parents[2]
@@ -22,13 +22,7 @@ def test_screenshot_of_the_widget_in_use(make_napari_viewer, qtbot, tmp_path):
     viewer = make_napari_viewer(show=True)
     viewer.window.resize(1500, 950)
     _, widget = viewer.window.add_plugin_dock_widget("napari-heatseg", "Heat segmentation")
-    viewer.open_sample("napari-heatseg", "nuclei2d")
-    choose(widget, viewer.layers["nuclei2d"], viewer.layers["nuclei2d start"])
-    run_to_end(qtbot, widget)
-    widget.reset_choices()
-    widget._reference.value = viewer.layers["nuclei2d ground truth"]
-    widget._foreground_only.value = True
-    widget.compare_button.clicked()
+    compare_nuclei_sample(qtbot, viewer, widget)
     viewer.layers["nuclei2d start"].visible = False
     viewer.layers.selection.active = viewer.layers["heatseg preview"]
     qtbot.wait(200)
