@@ -72,7 +72,6 @@ def test_accuracy_cli_on_one_tiny_item(tmp_path, capsys):
 
 def test_accuracy_grabcut_and_heatdiff_peers_run_on_a_photo():
     _need("natural2d_grabcut")
-    pytest.importorskip("cv2")
     item = common.load_set("natural2d_grabcut", limit=1)[0]
     assert common.score(item, accuracy.run_method("grabcut", item)) > 0.7
     if common.heatdiff_segmenter() is None:
