@@ -102,3 +102,25 @@ def test_grey_nucleus_from_a_box_around_it():
         start[max(rows.start - 3, 0):rows.stop + 3, max(cols.start - 3, 0):cols.stop + 3] = 1
         scores.append(iou(nucleus, hs.segment(image, start, scope="inside")))
     assert np.mean(scores) > 0.75  # (0.79; 0.72 with the whole-image lam of 2)
+
+
+def test_grey_nuclei_stored_as_rgba_segment_as_grey():
+    """DSB-style PNGs hold grey fluorescence as RGBA (R = G = B, opaque alpha). Read with
+    channel_axis=-1 they must not get the colour-photo defaults: same answer as grey."""
+    ours, as_rgba = [], []
+    for item in item_ids("nuclei2d_dsb2018")[:6]:
+        image, mask, _ = load_item("nuclei2d_dsb2018", item)
+        start = balls_in_largest(mask, 3)
+        rgba = np.stack([image, image, image, np.full_like(image, 255)], axis=-1)
+        grey = hs.segment(image, start, scope="all")
+        np.testing.assert_array_equal(hs.segment(rgba, start, channel_axis=-1, scope="all"), grey)
+        ours.append(iou(mask, grey))
+    assert np.mean(ours) > 0.75  # and that answer is a good one (0.83 on these six)
+
+
+def test_colour_photo_keeps_its_colour_channels():
+    from napari_heatseg.core.inputs import prepare
+
+    item = item_ids("natural2d_grabcut")[0]
+    image, mask, _ = load_item("natural2d_grabcut", item)
+    assert prepare(image, (mask == 1).astype(np.uint8), channel_axis=-1).image.shape[-1] == 3

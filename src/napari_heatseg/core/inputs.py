@@ -34,8 +34,9 @@ class Prepared:
     ----------
     image : (..., C) float32 ndarray
         Channels last (C = 1 for grey), each channel mapped robustly to about
-        [0, 1] (0.5th and 99.5th percentiles), non-finite pixels set to 0. A channel
-        that is constant over the finite pixels is 0 everywhere.
+        [0, 1] (0.5th and 99.5th percentiles), non-finite pixels set to 0. Channels that
+        are constant over the finite pixels, or repeat another channel, are left out (a
+        grey image stored as RGB is grey); C = 1 if no channel varies.
     valid : (...) bool ndarray
         True where every channel of the input was finite.
     phases : (...) int32 ndarray
@@ -439,7 +440,25 @@ def prepare(image, start, *, channel_axis=None, spacing=None, scope="object"):
     phases, values = _check_start(start, image.shape[:-1], raw.shape, channel_axis)
     normalised, valid = _normalise(image)
     _check_labels_have_data(phases, valid, values)
-    return Prepared(normalised, valid, phases, values, spacing, scope)
+    return Prepared(_informative_channels(normalised), valid, phases, values, spacing, scope)
+
+
+def _informative_channels(image, tolerance=0.01):
+    """Drop channels that are constant or repeat a kept one (within ``tolerance`` of the
+    normalised range at every pixel); at least one channel stays.
+
+    A grey image stored as RGB or RGBA (a fluorescence PNG, say) then is grey: it gets the
+    grey defaults instead of those chosen for colour photos, and the same answer as its
+    grey original.
+    """
+    kept = []
+    for c in range(image.shape[-1]):
+        channel = image[..., c]
+        if not channel.any():
+            continue
+        if not any(np.max(np.abs(channel - image[..., k])) <= tolerance for k in kept):
+            kept.append(c)
+    return image[..., kept or [0]] if len(kept) < image.shape[-1] else image
 
 
 def _check_labels_have_data(phases, valid, values):
