@@ -94,6 +94,30 @@ def test_segment_writes_labels_with_spacing_and_refuses_overwrite(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["labels.tif", "start.npy", "vol.tif"]
 
 
+def test_segment_a_jpeg_photo_from_a_png_box_and_batch_writes_png(tmp_path, capsys):
+    """Photos come as jpg: read them, and write the labels losslessly as png."""
+    import imageio.v3 as iio
+
+    import napari_heatseg as hs
+
+    sample = load_sample("rgb_photo")
+    iio.imwrite(tmp_path / "coffee.jpg", sample["image"], quality=95)
+    iio.imwrite(tmp_path / "box.png", sample["start"].astype(np.uint8))
+    out = tmp_path / "cup.png"
+    result = heatseg("segment", tmp_path / "coffee.jpg", "--start", tmp_path / "box.png", "-o", out,
+                     "--channel-axis", "-1", "--scope", "inside")
+    assert result.returncode == 0, result.stderr
+    photo = iio.imread(tmp_path / "coffee.jpg")
+    expected = hs.segment(photo, sample["start"], channel_axis=-1, scope="inside")
+    np.testing.assert_array_equal(read_image(out)[0], expected)
+    assert 0.05 < expected.mean() < 0.9  # a cup, not nothing or everything
+    (tmp_path / "in").mkdir()
+    (tmp_path / "coffee.jpg").rename(tmp_path / "in" / "coffee.jpg")
+    assert main(["batch", str(tmp_path / "in"), "-o", str(tmp_path / "out"), "--start", str(tmp_path / "box.png"),
+                 "--channel-axis", "-1", "--scope", "inside"]) == 0
+    np.testing.assert_array_equal(read_image(tmp_path / "out" / "coffee.png")[0], expected)
+
+
 def test_segment_stack_mode(tmp_path, nuclei):
     image, start, _ = nuclei
     stack = np.stack([image[:96, :96]] * 3)
@@ -129,7 +153,7 @@ def _user_error_cases(tmp_path, nuclei):
         "negative spacing": (["segment", img, "--start", st, "-o", out, "--spacing", "1,-1"], "positive"),
         "unknown method": (["segment", img, "--start", st, "-o", out, "--method", "magic"], "unknown"),
         "start shape": (["segment", img, "--start", str(tmp_path / "small.npy"), "-o", out], "shape"),
-        "unsupported type": (["segment", str(tmp_path / "x.png"), "--start", st, "-o", out], "unsupported"),
+        "unsupported type": (["segment", str(tmp_path / "x.xyz"), "--start", st, "-o", out], "unsupported"),
         "batch no start": (["batch", str(tmp_path), "-o", str(tmp_path / "b")], "exactly one of"),
         "batch into input": (["batch", str(tmp_path), "-o", str(tmp_path), "--start", st], "never replaces"),
     }

@@ -372,9 +372,9 @@ def _parser():
     sub = parser.add_subparsers(dest="command", required=True)
 
     seg = sub.add_parser("segment", help="segment one image from a start mask")
-    seg.add_argument("image", help="image file (.tif, .npy, .nii, .nii.gz), or a .zarr volume (segmented by chunks)")
+    seg.add_argument("image", help="image file (.tif, .npy, .nii, .nii.gz, 2D .png/.jpg/.bmp), or a .zarr volume (segmented by chunks)")
     seg.add_argument("--start", required=True, help="start labels, same spatial shape as the image")
-    seg.add_argument("-o", "--output", required=True, help="output label file (.tif, .npy, .nii, .nii.gz)")
+    seg.add_argument("-o", "--output", required=True, help="output label file (.tif, .npy, .nii, .nii.gz, 2D .png)")
     seg.add_argument("--workers", type=int, default=1,
                      help="with --stack independent: segment slices in parallel on a local dask cluster")
     _add_method_options(seg)

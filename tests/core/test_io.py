@@ -137,6 +137,30 @@ def test_truncated_tif(tmp_path):
 def test_missing_file_and_unknown_type(tmp_path):
     with pytest.raises(HeatsegIOError, match="no such file"):
         read_image(tmp_path / "ghost.tif")
-    (tmp_path / "x.png").write_bytes(b"")
+    (tmp_path / "x.xyz").write_bytes(b"")
     with pytest.raises(HeatsegIOError, match="unsupported file type"):
-        read_image(tmp_path / "x.png")
+        read_image(tmp_path / "x.xyz")
+
+
+def test_png_labels_roundtrip_and_lossy_or_3d_refused(tmp_path):
+    labels = np.zeros((20, 30), np.uint16)
+    labels[5:10, 5:20] = 300
+    path = write_labels(tmp_path / "a.png", labels)
+    back, spacing = read_image(path)
+    np.testing.assert_array_equal(back, labels)
+    assert spacing is None
+    with pytest.raises(HeatsegIOError, match="cannot hold labels exactly.*png or .tif"):
+        write_labels(tmp_path / "a.jpg", labels)
+    with pytest.raises(HeatsegIOError, match="png holds 2D labels.*tif or .npy"):
+        write_labels(tmp_path / "b.png", np.zeros((2, 5, 5), np.uint8))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png"]
+
+
+def test_rgba_png_and_jpg_pictures_are_read_channels_last(tmp_path):
+    import imageio.v3 as iio
+
+    rgba = np.random.default_rng(0).integers(0, 255, (12, 16, 4), dtype=np.uint8)
+    iio.imwrite(tmp_path / "p.png", rgba)
+    np.testing.assert_array_equal(read_image(tmp_path / "p.png")[0], rgba)
+    iio.imwrite(tmp_path / "p.jpg", rgba[..., :3])
+    assert read_image(tmp_path / "p.jpg")[0].shape == (12, 16, 3)

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from . import api
-from .io import HeatsegIOError, SUFFIXES, atomic_write, read_image, stem, suffix, write_labels
+from .io import HeatsegIOError, SUFFIXES, atomic_write, label_suffix, read_image, stem, suffix, write_labels
 
 __all__ = ["clean_stale_parts", "find_inputs", "make_jobs", "run_job", "run_jobs", "sidecar_path"]
 
@@ -79,7 +79,8 @@ def make_jobs(inputs, out_dir, *, settings, start=None, start_dir=None, start_me
     starts = _start_index(start_dir) if start_dir is not None else None
     jobs, skipped = [], []
     for path in inputs:
-        output = out_dir / path.name
+        kind = label_suffix(path)  # a jpg's labels go to png
+        output = out_dir / (path.name if kind == suffix(path) else stem(path) + kind)
         if output.exists() and not overwrite:
             reason = "output exists"
             previous = _read_sidecar(output)

@@ -1,7 +1,8 @@
 """Reading images and starts, and writing label images safely.
 
-Readers: tif (tifffile), npy (numpy) and NIfTI (``.nii``/``.nii.gz``, nibabel). Voxel spacing
-is taken from the file where it has one:
+Readers: tif (tifffile), npy (numpy), NIfTI (``.nii``/``.nii.gz``, nibabel) and the 2D
+picture formats png, jpg and bmp (imageio). Labels are written as tif, npy, NIfTI or png,
+never in a lossy format. Voxel spacing is taken from the file where it has one:
 
 - tif: the ``spacing_zyx`` shaped metadata (as written by :func:`write_labels`), else
   ImageJ's ``spacing`` (z) with the X/YResolution tags, else OME physical sizes;
@@ -19,9 +20,12 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["HeatsegIOError", "SUFFIXES", "atomic_write", "read_image", "stem", "suffix", "write_labels"]
+__all__ = ["HeatsegIOError", "SUFFIXES", "atomic_write", "label_suffix", "read_image", "stem", "suffix",
+           "write_labels"]
 
-SUFFIXES = (".tif", ".tiff", ".npy", ".nii", ".nii.gz")
+SUFFIXES = (".tif", ".tiff", ".npy", ".nii", ".nii.gz", ".png", ".jpg", ".jpeg", ".bmp")
+_PICTURES = (".png", ".jpg", ".jpeg", ".bmp")  # 2D, read with imageio
+_READ_ONLY = (".jpg", ".jpeg", ".bmp")  # lossy or 8-bit only: labels go to png instead
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)
 
@@ -45,6 +49,12 @@ def stem(path):
     """File name without its supported suffix (``brain.nii.gz`` -> ``brain``)."""
     name = Path(path).name
     return name[: len(name) - len(suffix(path))]
+
+
+def label_suffix(path):
+    """Suffix to write the labels of the image ``path`` with: its own, png for jpg and bmp."""
+    kind = suffix(path)
+    return ".png" if kind in _READ_ONLY else kind
 
 
 def _tif_spacing(tif, ndim):
@@ -121,7 +131,8 @@ def read_image(path):
     Parameters
     ----------
     path : str or Path
-        A ``.tif``/``.tiff``, ``.npy`` or ``.nii``/``.nii.gz`` file.
+        A ``.tif``/``.tiff``, ``.npy``, ``.nii``/``.nii.gz``, ``.png``, ``.jpg``/``.jpeg``
+        or ``.bmp`` file (the pictures are 2D, colour ones with channels last).
 
     Returns
     -------
@@ -148,6 +159,10 @@ def read_image(path):
             image, spacing = _read_tif(path)
         elif kind == ".npy":
             image, spacing = np.load(path, allow_pickle=False), None
+        elif kind in _PICTURES:
+            import imageio.v3 as iio
+
+            image, spacing = iio.imread(path), None
         else:
             image, spacing = _read_nifti(path)
     except HeatsegIOError:
@@ -210,7 +225,7 @@ def write_labels(path, labels, *, spacing=None, overwrite=False, like=None):
     ----------
     path : str or Path
         ``.tif``/``.tiff`` (zlib-compressed, spacing in the ``spacing_zyx`` metadata),
-        ``.npy`` or ``.nii``/``.nii.gz``.
+        ``.npy``, ``.nii``/``.nii.gz`` or ``.png`` (2D labels up to 65535).
     labels : ndarray
         The labels to write.
     spacing : sequence of float, optional
@@ -229,6 +244,14 @@ def write_labels(path, labels, *, spacing=None, overwrite=False, like=None):
     labels = np.asarray(labels)
     if labels.dtype == bool:
         labels = labels.astype(np.uint8)
+    if kind in _READ_ONLY:
+        raise HeatsegIOError(f"{path}: {kind} cannot hold labels exactly; write them as .png or .tif.")
+    if kind == ".png":
+        if labels.ndim != 2 or labels.min() < 0 or labels.max() > 65535:
+            raise HeatsegIOError(
+                f"{path}: png holds 2D labels from 0 to 65535, got shape {labels.shape} with values "
+                f"{labels.min()}..{labels.max()}; write them as .tif or .npy.")
+        labels = labels.astype(np.uint8 if labels.max() < 256 else np.uint16)
 
     def write(tmp):
         if kind in (".tif", ".tiff"):
@@ -239,6 +262,10 @@ def write_labels(path, labels, *, spacing=None, overwrite=False, like=None):
         elif kind == ".npy":
             with open(tmp, "wb") as fh:
                 np.save(fh, labels, allow_pickle=False)
+        elif kind == ".png":
+            import imageio.v3 as iio
+
+            iio.imwrite(tmp, labels, extension=".png")
         else:
             import nibabel
 
