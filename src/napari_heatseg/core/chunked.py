@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from .dynamics import _check_positive, default_parameters
-from .heat import gaussian_blur
+from .heat import gaussian_blur, kernel_radius
 from .inputs import _check_spacing, supported_float_type
 from .io import HeatsegIOError
 from .models import make_model
@@ -39,7 +39,6 @@ from .models import make_model
 __all__ = ["CHUNKED_MODELS", "segment_chunked"]
 
 CHUNKED_MODELS = ("mean", "gaussian")
-_TRUNCATE = 4.0  # as gaussian_blur's taps
 _GATHER = 1 << 16  # order statistics: gather a histogram bin once it holds this few values
 
 
@@ -283,7 +282,7 @@ def segment_chunked(image, start, *, out, spacing=None, scope="all", tau=None, l
         raise ValueError(f"`max_num_iter` must be a whole number >= 0, got {max_num_iter!r}.")
     unit_tau = tau / finest**2
     sigma = [s if s >= 0.05 else 0 for s in (math.sqrt(2 * unit_tau) / (h / finest) for h in spacing)]
-    depth = tuple(int(_TRUNCATE * s + 0.5) for s in sigma)
+    depth = tuple(kernel_radius(s) for s in sigma)
     if any(d > c for d, c in zip(depth, image.chunksize)):
         raise ValueError(f"chunks {image.chunksize} are smaller than the heat kernel's reach {depth}; "
                          f"use larger chunks (chunks=...).")

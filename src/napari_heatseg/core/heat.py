@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 import scipy.fft
 
-__all__ = ["HeatOperator", "gaussian_blur", "heat_step", "separable_filter", "sigma_voxels"]
+__all__ = ["HeatOperator", "gaussian_blur", "heat_step", "kernel_radius", "separable_filter", "sigma_voxels"]
 
 VARIANTS = ("auto", "gaussian", "dct")
 _DCT_FROM_SIGMA = 8.0  # beyond this many voxels the DCT is cheaper than a truncated Gaussian
@@ -28,12 +28,19 @@ def sigma_voxels(tau, spacing):
     return tuple(float(np.sqrt(2.0 * tau) / h) for h in spacing)
 
 
-def _taps(sigma, truncate=4.0):
-    """Sampled Gaussian of standard deviation ``sigma`` voxels, cut at ``truncate`` sigma,
+def kernel_radius(sigma):
+    """Half-width in voxels of the Gaussian of ``sigma`` voxels, cut at 4 sigma (as
+    ``scipy.ndimage.gaussian_filter``); 0 for a negligible blur (``sigma < 0.05``)."""
+    return 0 if sigma < 0.05 else int(4.0 * sigma + 0.5)
+
+
+def _taps(sigma):
+    """Sampled Gaussian of standard deviation ``sigma`` voxels over :func:`kernel_radius`,
     summing to one (the taps of ``scipy.ndimage.gaussian_filter``); ``[1]`` for no blur."""
-    if sigma < 0.05:  # a negligible blur along an axis is none
+    radius = kernel_radius(sigma)
+    if radius == 0:
         return np.ones(1, np.float32)
-    x = np.arange(-int(truncate * sigma + 0.5), int(truncate * sigma + 0.5) + 1)
+    x = np.arange(-radius, radius + 1)
     taps = np.exp(-0.5 * (x / sigma) ** 2)
     return (taps / taps.sum()).astype(np.float32)
 
