@@ -543,6 +543,10 @@ def _run(prepared, tau, lam, model, edge, max_num_iter, tol, coarse_to_fine, mod
         yield iteration, phases, energy
 
 
+def _has_every_label(phases, n_labels):
+    return all((phases == k).any() for k in range(1, n_labels + 1))
+
+
 def _solve(prepared, domain, problem, unit_spacing, unit_tau, edge, max_num_iter, tol, coarse_to_fine):
     """Coarse-to-fine ICTM on ``prepared`` (lengths in finest voxels); yields full-resolution states."""
     phases = prepared.phases
@@ -554,14 +558,14 @@ def _solve(prepared, domain, problem, unit_spacing, unit_tau, edge, max_num_iter
         coarse = _Level(image, valid, start, level_spacing, stage_tau, edge, level_domain)
         # the coarser stage's answer, unless it lost a label: then restart from the mark
         result = start if result is None else _resample(result, start.shape, order=0)
-        if not all((result == k).any() for k in range(1, prepared.n_labels + 1)):
+        if not _has_every_label(result, prepared.n_labels):
             result = start
         for _, result, _ in _iterate(coarse, problem, result, np.float32(np.sqrt(np.pi / stage_tau)),
                                      max_num_iter, tol):
             pass
     if result is not None:
         upsampled = _resample(result, phases.shape, order=0)
-        if all((upsampled == k).any() for k in range(1, prepared.n_labels + 1)):
+        if _has_every_label(upsampled, prepared.n_labels):
             phases = upsampled  # a label lost on a coarse grid restarts from the mark
 
     level = _Level(prepared.image, prepared.valid, prepared.phases, unit_spacing, unit_tau, edge, domain)
