@@ -160,9 +160,7 @@ class SegmentWidget(Container):
 
     def _scope_from_start(self, layer):
         """Scope from the sample data's metadata, or ``inside`` once boxes are drawn as the start."""
-        if self._watched_shapes is not None:
-            self._watched_shapes.events.data.disconnect(self._scope_from_boxes)
-            self._watched_shapes = None
+        self._stop_watching_shapes()
         scope = getattr(layer, "metadata", {}).get("heatseg_scope")  # set by the sample data
         if scope in self._scope.choices:
             self._scope.value = scope
@@ -179,7 +177,11 @@ class SegmentWidget(Container):
         if boxes and self._scope.value == "object":
             self._scope.value = "inside"
             self.status.value = "scope set to 'inside': the answer stays within the drawn boxes"
-            layer.events.data.disconnect(self._scope_from_boxes)
+            self._stop_watching_shapes()
+
+    def _stop_watching_shapes(self):
+        if self._watched_shapes is not None:
+            self._watched_shapes.events.data.disconnect(self._scope_from_boxes)
             self._watched_shapes = None
 
     def _show_heat_params(self, method):
@@ -342,8 +344,7 @@ class SegmentWidget(Container):
     def _on_destroyed(self, *_):
         self._closed = True
         self.controller.cancel()
-        if self._watched_shapes is not None:  # the layer outlives the widget
-            self._watched_shapes.events.data.disconnect(self._scope_from_boxes)
+        self._stop_watching_shapes()  # the layer outlives the widget
 
     # ---- apply and compare --------------------------------------------------------------------
     def apply(self):
