@@ -77,12 +77,14 @@ class _Level:
         self.image = image
         self.domain = domain  # where labels may go (None: everywhere)
         self.valid = valid if domain is None else valid & domain
+        self.invalid = None if self.valid.all() else ~self.valid  # pixels without a data term
         self.start = start
         self.spacing = spacing
         self.heat = HeatOperator(start.shape, tau, spacing)
         weight = _edge_weight(image, spacing, edge)
         self.sqrt_w = None if weight is None else np.sqrt(weight)
-        self.ones = np.float32(1.0) if weight is None else self.diffuse(np.ones_like(self.sqrt_w))
+        self.ones = np.float32(1.0) if weight is None else self.diffuse(np.ones(start.shape, bool))
+        self.total_ones = start.size if weight is None else float(np.sum(self.ones, dtype=np.float64))
         self._moments = self._moments_of = None
 
     def moments(self, phases, n_phases):
@@ -93,31 +95,55 @@ class _Level:
         """
         flat = self.image.reshape(-1, self.image.shape[-1])
         if self._moments is None:
-            self._moments = _phase_moments(flat, phases.ravel(), self.valid.ravel(), n_phases)
+            counted = phases if self.invalid is None else np.where(self.valid, phases, n_phases)
+            self._moments = _phase_moments(flat, counted.ravel(), n_phases)
         else:
-            moved = np.flatnonzero((phases != self._moments_of).ravel() & self.valid.ravel())
+            changed = phases != self._moments_of
+            if self.invalid is not None:
+                changed &= self.valid
+            moved = np.flatnonzero(changed)
             if moved.size:
                 values = flat[moved]
-                every = np.ones(moved.size, dtype=bool)
-                gained = _phase_moments(values, phases.ravel()[moved], every, n_phases)
-                lost = _phase_moments(values, self._moments_of.ravel()[moved], every, n_phases)
+                gained = _phase_moments(values, phases.ravel()[moved], n_phases)
+                lost = _phase_moments(values, self._moments_of.ravel()[moved], n_phases)
                 self._moments = tuple(m + g - s for m, g, s in zip(self._moments, gained, lost))
         self._moments_of = phases.copy()
         return self._moments
 
-    def diffuse(self, indicator):
-        """sqrt(w) G (sqrt(w) u) for one phase indicator."""
+    def diffuse(self, mask):
+        """sqrt(w) G (sqrt(w) u) for the indicator ``u`` of one phase's boolean ``mask``."""
         if self.sqrt_w is None:
-            return self.heat(indicator)
-        return self.sqrt_w * self.heat(self.sqrt_w * indicator)
+            return self.heat(mask)
+        return self.sqrt_w * self.heat(self.sqrt_w * mask)
 
 
 def _resample(array, shape, order=1):
     """Resample the leading axes of ``array`` to ``shape`` on a pixel-edge-aligned grid.
 
     The grid is symmetric, so flipping or transposing the input flips or transposes the
-    output (a block grid padded at one end would not be).
+    output (a block grid padded at one end would not be). Whole-number factors, the
+    pyramid's case, are done by slicing, as ``scipy.ndimage.zoom`` would compute them: a
+    coarse voxel of ``f`` fine ones sits at their centre (the mean of the middle two for an
+    even ``f``, order 1), and a fine voxel takes its coarse voxel's value (order 0).
     """
+    if order == 1 and all(n % m == 0 for n, m in zip(array.shape, shape)):
+        for axis, (n, m) in enumerate(zip(array.shape, shape)):
+            f = n // m
+            if f > 1:
+                middle = [slice(None)] * array.ndim
+                middle[axis] = slice(f // 2, None, f)
+                if f % 2:
+                    array = array[tuple(middle)]
+                else:
+                    before = list(middle)
+                    before[axis] = slice(f // 2 - 1, None, f)
+                    array = (array[tuple(before)] + array[tuple(middle)]) * array.dtype.type(0.5)
+        return np.ascontiguousarray(array)
+    if order == 0 and all(m % n == 0 for n, m in zip(array.shape, shape)):
+        for axis, (n, m) in enumerate(zip(array.shape, shape)):
+            if m > n:
+                array = np.repeat(array, m // n, axis=axis)
+        return np.ascontiguousarray(array)
     zoom = [m / n for m, n in zip(shape, array.shape)] + [1] * (array.ndim - len(shape))
     return ndimage.zoom(array, zoom, order=order, mode="grid-mirror", grid_mode=True)
 
@@ -190,21 +216,21 @@ def _stages(shape, spacing, tau, coarsest=4):
     return stages
 
 
-def _phase_moments(image, phases, valid, n_phases):
-    """Per phase: count, sum and sum of outer products of the valid pixels (one pass each)."""
-    index = np.where(valid, phases, n_phases).ravel()  # invalid pixels go to a spare bin
-    flat = image.reshape(-1, image.shape[-1])
-    n_channels = flat.shape[1]
-
-    def per_phase(weights=None):
-        return np.bincount(index, weights=weights, minlength=n_phases + 1)[:n_phases]
-
-    count = per_phase()
-    total = np.stack([per_phase(flat[:, c]) for c in range(n_channels)], axis=-1)
+def _phase_moments(image, phases, n_phases):
+    """Per phase: count, sum and sum of outer products of the pixels (rows of ``image``) in
+    float64; pixels whose phase is ``n_phases`` are left out."""
+    n_channels = image.shape[1]
+    count = np.empty(n_phases)
+    total = np.empty((n_phases, n_channels))
     outer = np.empty((n_phases, n_channels, n_channels))
-    for c in range(n_channels):
-        for d in range(c, n_channels):
-            outer[:, c, d] = outer[:, d, c] = per_phase(flat[:, c] * flat[:, d])
+    products = {(c, d): image[:, c] * image[:, d] for c in range(n_channels) for d in range(c, n_channels)}
+    for k in range(n_phases):
+        member = phases == k
+        count[k] = np.count_nonzero(member)
+        for c in range(n_channels):
+            total[k, c] = np.sum(image[:, c], where=member, dtype=np.float64)
+        for (c, d), product in products.items():
+            outer[k, c, d] = outer[k, d, c] = np.sum(product, where=member, dtype=np.float64)
     return count, total, outer
 
 
@@ -230,19 +256,25 @@ class _Problem:
                 masks.append(None)
         return masks
 
-    def costs(self, level, phases):
-        """Refit every phase's model on its valid pixels and return lam * D_i per phase."""
+    def costs(self, level, phases, masks):
+        """Refit every phase's model on its valid pixels; returns ``lam * D_i`` per phase and
+        the data energy ``lam * sum_i <u_i, D_i>``."""
         stats = level.moments(phases, self.n_phases) if hasattr(self.models[0], "fit_moments") else None
         costs = []
         for k, model in enumerate(self.models):
             if stats is None:
-                model.fit(level.image[(phases == k) & level.valid])
+                model.fit(level.image[masks[k] & level.valid])
             else:
                 model.fit_moments(*(s[k] for s in stats))
             cost = model.cost(level.image)
-            cost[~level.valid] = 0.0  # non-finite pixels carry no data term
-            costs.append(self.lam * cost)
-        return costs
+            if level.invalid is not None:
+                cost[level.invalid] = 0.0  # non-finite pixels carry no data term
+            cost *= self.lam
+            costs.append(cost)
+        if stats is not None and hasattr(self.models[0], "total_cost"):  # no pass over the image
+            energy = sum(m.total_cost(*(s[k] for s in stats)) for k, m in enumerate(self.models))
+            return costs, float(self.lam) * energy
+        return costs, sum(float(np.sum(c, where=m, dtype=np.float64)) for c, m in zip(costs, masks))
 
 
 def _depth(mark, spacing):
@@ -357,35 +389,35 @@ def _lowest(phi, allowed):
         better = phi[k] < best
         if allowed[k] is not None:
             better &= allowed[k]
-        out[better] = k
-        best = np.where(better, phi[k], best)
+        np.copyto(out, k, where=better)
+        if k + 1 < len(phi):
+            best = np.where(better, phi[k], best)
     return out
 
 
 def _iterate(level, problem, phases, scale, max_num_iter, tol):
     """Run ICTM on one level; yields (iteration, phases, energy)."""
     n_labels = problem.n_phases - 1
-    fixed = None
     energy = np.inf
     for iteration in range(max_num_iter + 1):
-        costs = problem.costs(level, phases)
-        diffused = [level.diffuse((phases == k).astype(np.float32)) for k in range(1, n_labels + 1)]
-        all_diffused = [level.ones - sum(diffused), *diffused]  # the phases sum to one
-        # E = lam sum_k <u_k, D_k> + scale/2 sum_k <u_k, sqrt(w) G sqrt(w) (1 - u_k)>
-        new_energy = sum(
-            float(np.sum(c + 0.5 * scale * (level.ones - d), where=(phases == k), dtype=np.float64))
-            for k, (c, d) in enumerate(zip(costs, all_diffused))
-        )
+        masks = [phases == k for k in range(n_labels + 1)]
+        costs, data_energy = problem.costs(level, phases, masks)
+        diffused = [level.diffuse(mask) for mask in masks[1:]]
+        all_diffused = [level.ones - (diffused[0] if n_labels == 1 else sum(diffused)), *diffused]
+        # E = lam sum_k <u_k, D_k> + scale/2 sum_k <u_k, ones - sqrt(w) G sqrt(w) u_k>,
+        # and sum_k <u_k, ones> = <1, ones> since the phases sum to one
+        kept = sum(float(np.sum(d, where=m, dtype=np.float64)) for d, m in zip(all_diffused, masks))
+        new_energy = data_energy + 0.5 * float(scale) * (level.total_ones - kept)
         if new_energy > energy:  # rounding or a non-exact refit: stop at the last good state
             return
         energy = new_energy
         yield iteration, phases, energy
         if iteration == max_num_iter:
             return
-        new_phases = _lowest(
-            [c - scale * d for c, d in zip(costs, all_diffused)],
-            [None, *problem.allowed(level, phases, diffused)],
-        )
+        allowed = [None, *problem.allowed(level, phases, diffused)]
+        for cost, d in zip(costs, all_diffused):
+            cost -= scale * d  # phi_k = lam D_k - scale sqrt(w) G sqrt(w) u_k, in place
+        new_phases = _lowest(costs, allowed)
         if problem.scope == "object":
             new_phases = _as_objects(new_phases, phases, level.start, n_labels, level.spacing)
         changed = np.count_nonzero(new_phases != phases)

@@ -46,21 +46,24 @@ def _taps(sigma):
 
 
 def separable_filter(u, taps):
-    """Filter a 2D or 3D float32 array with one 1D kernel per axis, half-sample reflection.
+    """Filter a 2D or 3D array with one 1D kernel per axis, half-sample reflection; float32.
 
     Through OpenCV's ``sepFilter2D`` (vectorised and threaded). A 3D array is filtered
     plane by plane along its last two axes, then along its first as a column filter on
-    its ``(Z, Y * X)`` view.
+    its ``(Z, Y * X)`` view. Boolean and uint8 arrays (phase indicators) are read as they
+    are, without a float copy.
     """
-    u = np.ascontiguousarray(u, dtype=np.float32)
+    u = np.asarray(u)
+    u = np.ascontiguousarray(u.view(np.uint8) if u.dtype == bool else u,
+                             dtype=np.uint8 if u.dtype in (bool, np.uint8) else np.float32)
     if u.ndim not in (2, 3):
         raise ValueError(f"the heat step works on 2D or 3D arrays, got shape {u.shape}; pass one "
                          "image plane or volume (channels are diffused one at a time).")
     taps = [np.asarray(t, np.float32) for t in taps]
     planes = u.reshape(-1, *u.shape[-2:])
-    out = np.empty_like(planes)
+    out = np.empty(planes.shape, np.float32)
     for plane, filtered in zip(planes, out):
-        cv2.sepFilter2D(plane, -1, taps[-1], taps[-2], dst=filtered, borderType=cv2.BORDER_REFLECT)
+        cv2.sepFilter2D(plane, cv2.CV_32F, taps[-1], taps[-2], dst=filtered, borderType=cv2.BORDER_REFLECT)
     if u.ndim == 3 and len(taps[0]) > 1:
         out = cv2.sepFilter2D(out.reshape(u.shape[0], -1), -1, np.ones(1, np.float32), taps[0],
                               borderType=cv2.BORDER_REFLECT)
@@ -118,7 +121,9 @@ class HeatOperator:
 
     def __call__(self, u):
         """Return ``G_tau u`` (a new array; ``u`` is not modified)."""
-        u = np.asarray(u, dtype=self.dtype)
+        u = np.asarray(u)
+        if self._factor is not None or self.dtype != np.float32:
+            u = u.astype(self.dtype, copy=False)
         if self._factor is not None:
             spectrum = scipy.fft.dctn(u, type=2, norm="ortho", workers=-1)
             spectrum *= self._factor

@@ -36,36 +36,64 @@ def moments(samples):
     return len(samples), samples.sum(axis=0), samples.T @ samples
 
 
-class MeanModel:
-    """Piecewise-constant model: the phase's mean colour."""
+def _quadratic_cost(image, mean, precision, offset):
+    """``1/2 (f - m)^T P (f - m) + offset`` per pixel of ``image`` (..., C), float32."""
+    if len(mean) == 1:  # grey: four passes over the image, no temporaries
+        cost = np.subtract(image[..., 0], np.float32(mean[0]))
+        np.multiply(cost, cost, out=cost)
+        cost *= np.float32(0.5 * precision[0, 0])
+    else:  # P = L L^T, so (f - m)^T P (f - m) = |L^T (f - m)|^2: one small matrix product
+        whitened = (image - mean.astype(np.float32)) @ np.linalg.cholesky(precision).astype(np.float32)
+        cost = np.einsum("...c,...c->...", whitened, whitened)
+        cost *= np.float32(0.5)
+    cost += np.float32(offset)
+    return cost
 
-    def __init__(self, n_channels, **_):
-        self.mean = None
+
+def _quadratic_total(count, total, outer, mean, precision, offset):
+    """The sum of :func:`_quadratic_cost` over samples with these :func:`moments`, exactly:
+    ``1/2 tr(P S) + count * offset`` with ``S`` the scatter of the samples about ``mean``."""
+    scatter = outer - np.outer(total, mean) - np.outer(mean, total) + count * np.outer(mean, mean)
+    return 0.5 * float(np.sum(precision * scatter)) + count * offset
+
+
+def _gaussian_form(cov):
+    """Precision and offset of the Gaussian cost ``1/2 (f - m)^T S^-1 (f - m) + 1/2 log det S``."""
+    return np.linalg.inv(cov), 0.5 * np.linalg.slogdet(cov)[1]
+
+
+class _QuadraticModel:
+    """A model whose cost is ``1/2 (f - m)^T P (f - m) + offset``: fitted from moments, and
+    the sum of its cost over a phase follows from the phase's moments alone."""
+
+    mean = None
 
     def fit(self, samples):
         self.fit_moments(*moments(samples))
+
+    def cost(self, image):
+        if self.mean is None:
+            return _unreachable(image)
+        return _quadratic_cost(image, self.mean, self._precision, self._offset)
+
+    def total_cost(self, count, total, outer):
+        """Sum of :meth:`cost` over samples with these :func:`moments` (no pass over them)."""
+        if not count:
+            return 0.0
+        return _quadratic_total(count, total, outer, self.mean, self._precision, self._offset)
+
+
+class MeanModel(_QuadraticModel):
+    """Piecewise-constant model: the phase's mean colour."""
+
+    def __init__(self, n_channels, **_):
+        self._precision = 2.0 * np.eye(n_channels)  # 1/2 (f - m)^T 2I (f - m) = |f - m|^2
+        self._offset = 0.0
 
     def fit_moments(self, count, total, outer):
         """Fit from sufficient statistics (see :func:`moments`)."""
         if count:
             self.mean = total / count
-
-    def cost(self, image):
-        if self.mean is None:
-            return _unreachable(image)
-        diff = image - self.mean.astype(np.float32)
-        return np.einsum("...c,...c->...", diff, diff)
-
-
-def _gaussian_cost(image, mean, cov):
-    """1/2 Mahalanobis distance plus 1/2 log det, per pixel (float32)."""
-    diff = image - mean.astype(np.float32)
-    if len(mean) == 1:
-        maha = diff[..., 0] ** 2 / np.float32(cov[0, 0])
-    else:  # S^-1 = L L^T, so (f - m)^T S^-1 (f - m) = |L^T (f - m)|^2: one small matrix product
-        whitened = diff @ np.linalg.cholesky(np.linalg.inv(cov)).astype(np.float32)
-        maha = np.einsum("...c,...c->...", whitened, whitened)
-    return 0.5 * maha + np.float32(0.5 * np.linalg.slogdet(cov)[1])
 
 
 def _covariance(samples, mean, min_std):
@@ -85,27 +113,19 @@ def _floored(scatter, min_std):
     return (eigenvectors * eigenvalues) @ eigenvectors.T
 
 
-class GaussianModel:
+class GaussianModel(_QuadraticModel):
     """One Gaussian (mean and covariance) per phase."""
 
     def __init__(self, n_channels, min_std=MIN_STD, **_):
         self.min_std = min_std
-        self.mean = None
         self.cov = None
-
-    def fit(self, samples):
-        self.fit_moments(*moments(samples))
 
     def fit_moments(self, count, total, outer):
         """Fit from sufficient statistics (see :func:`moments`)."""
         if count:
             self.mean = total / count
             self.cov = _floored(outer / count - np.outer(self.mean, self.mean), self.min_std)
-
-    def cost(self, image):
-        if self.mean is None:
-            return _unreachable(image)
-        return _gaussian_cost(image, self.mean, self.cov)
+            self._precision, self._offset = _gaussian_form(self.cov)
 
 
 class MixtureModel:
@@ -147,10 +167,11 @@ class MixtureModel:
         self.log_weights = np.log(np.array(weights, dtype=np.float64) / sum(weights))
 
     def _component_costs(self, image):
-        return np.stack(
-            [_gaussian_cost(image, m, c) - np.float32(lw) for m, c, lw in zip(self.means, self.covs, self.log_weights)],
-            axis=-1,
-        )
+        costs = []
+        for mean, cov, log_weight in zip(self.means, self.covs, self.log_weights):
+            precision, offset = _gaussian_form(cov)
+            costs.append(_quadratic_cost(image, mean, precision, offset - log_weight))
+        return np.stack(costs, axis=-1)
 
     def fit(self, samples):
         if len(samples) == 0:
