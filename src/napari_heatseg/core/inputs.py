@@ -284,32 +284,68 @@ def _channel_last(image, channel_axis):
     return moved
 
 
+def percentile_ranks(n, qs=(0.5, 99.5)):
+    """For each percentile in ``qs``, the ranks ``(r, r + 1)`` of the two sorted values among
+    ``n`` that numpy's default (linear) method interpolates, and the weight of the second."""
+    ranks = []
+    for q in np.true_divide(qs, 100):
+        virtual = q * (n - 1)
+        below = int(np.floor(virtual))
+        ranks.append((below, min(below + 1, n - 1), np.float64(virtual - below)))
+    return ranks
+
+
+def interpolate_percentile(a, b, gamma):
+    """``a + (b - a) gamma`` as ``numpy.percentile`` computes it (its ``_lerp``), as float64."""
+    diff = b - a
+    return np.float64(b - diff * (1 - gamma) if gamma >= 0.5 else a + diff * gamma)
+
+
+def _robust_range(values, dtype):
+    """The 0.5th and 99.5th percentiles of ``values`` (exactly ``numpy.percentile``'s, with
+    the interpolation in ``dtype``), from one partial sort."""
+    values = values.ravel()
+    ranks = percentile_ranks(values.size)
+    ordered = np.partition(values, sorted({r for below, above, _ in ranks for r in (below, above)}))
+    return [interpolate_percentile(dtype.type(ordered[below]), dtype.type(ordered[above]), gamma)
+            for below, above, gamma in ranks]
+
+
 def _normalise(image):
     """Map each channel robustly to about [0, 1]; returns (float32 image, valid mask)."""
     if np.iscomplexobj(image):
         raise TypeError("`image` is complex; pass its magnitude (np.abs) or one real component.")
     if image.dtype == bool:
         image = image.view(np.uint8)
-    work = image.astype(supported_float_type(image.dtype), copy=False)
-    valid = np.all(np.isfinite(work), axis=-1)
+    dtype = supported_float_type(image.dtype)
+    if image.dtype.kind in "ui":  # whole numbers are finite, and exact in float64: no copy
+        work, valid = image, np.ones(image.shape[:-1], dtype=bool)
+    else:
+        work = image.astype(dtype, copy=False)
+        valid = np.all(np.isfinite(work), axis=-1)
     if not valid.any():
         raise ValueError(
             "`image` has no finite pixel (all NaN or inf); there is nothing to segment. "
             "Pass an image with finite values (check the file or the reader)."
         )
+    every = bool(valid.all())
     out = np.zeros(work.shape, dtype=np.float32)
     for c in range(work.shape[-1]):
-        values = work[..., c][valid]
-        low, high = np.percentile(values, [0.5, 99.5])
+        values = work[..., c] if every else work[..., c][valid]
+        low, high = _robust_range(values, dtype)
         if not high > low:  # a nearly constant channel: fall back to the full range
-            low, high = values.min(), values.max()
+            low, high = dtype.type(values.min()), dtype.type(values.max())
         with np.errstate(over="ignore"):
             overflow = not np.isfinite(high - low)
         if overflow:  # a range beyond the float type: shrink it first
             shrink = max(abs(low), abs(high))
             values, low, high = values / shrink, low / shrink, high / shrink
         if high > low:  # a constant channel carries no information and stays 0
-            out[..., c][valid] = (values - low) / (high - low)
+            scaled = (values - low) / (high - low)
+            if every:
+                out[..., c] = scaled
+            else:
+                out[..., c][valid] = scaled
     return out, valid
 
 
@@ -341,15 +377,16 @@ def _check_start(start, spatial_shape, raw_shape, channel_axis):
         phases = start.astype(np.int32)
     else:
         _check_label_dtype(start)
-        if np.any(start < 0):
+        if start.dtype.kind != "u" and np.any(start < 0):
             raise ValueError(
                 f"`start` has negative labels (smallest {start.min()}); use 0 for unmarked and "
                 f"positive integers for labels."
             )
-        values = np.unique(start)
-        values = values[values != 0]
-        phases = np.zeros(start.shape, dtype=np.int32)
-        if values.size:
+        values = _label_values(start)
+        if np.array_equal(values, np.arange(1, values.size + 1)):  # already compact: 1, 2, ...
+            phases = start.astype(np.int32)
+        else:
+            phases = np.zeros(start.shape, dtype=np.int32)
             marked = start != 0
             phases[marked] = np.searchsorted(values, start[marked]) + 1
     if values.size == 0:
@@ -358,6 +395,14 @@ def _check_start(start, spatial_shape, raw_shape, channel_axis):
             "object to segment."
         )
     return phases, values
+
+
+def _label_values(start):
+    """The distinct nonzero values of a non-negative label array, sorted, in its dtype."""
+    if start.dtype.kind in "ui" and start.size and start.max() < 2**16:  # counting beats sorting
+        return np.flatnonzero(np.bincount(start.ravel().astype(np.intp, copy=False))[1:]).astype(start.dtype) + start.dtype.type(1)
+    values = np.unique(start)
+    return values[values != 0]
 
 
 def _check_label_dtype(start):
@@ -477,5 +522,7 @@ def _check_labels_have_data(phases, valid, values):
 
 def restore_labels(phases, prepared):
     """Map phase indices 0..K back to the start's label values, in the start's dtype."""
-    lut = np.concatenate([np.zeros(1, prepared.label_values.dtype), prepared.label_values])
-    return lut[phases]
+    values = prepared.label_values
+    if np.array_equal(values, np.arange(1, values.size + 1)):  # labels 1..K (or True): a cast
+        return phases.astype(values.dtype)
+    return np.concatenate([np.zeros(1, values.dtype), values])[phases]
