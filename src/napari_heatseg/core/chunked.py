@@ -32,7 +32,7 @@ import numpy as np
 
 from .dynamics import _check_positive, default_parameters
 from .heat import gaussian_blur, kernel_radius
-from .inputs import _check_spacing, supported_float_type
+from .inputs import _check_spacing, interpolate_percentile, percentile_ranks, supported_float_type
 from .io import HeatsegIOError
 from .models import make_model
 
@@ -96,18 +96,11 @@ def _percentiles(work, n_valid, qs=(0.5, 99.5)):
     lo, hi = dask.compute(_nanmin(work), _nanmax(work))
     out = []
     cache = {}
-    for q in np.true_divide(qs, 100):
-        virtual = n_valid * q + (1 + q * (1 - 1 - 1)) - 1  # numpy's linear method (alpha = beta = 1)
-        prev = int(np.floor(virtual))
-        nxt = min(prev + 1, n_valid - 1)
-        gamma = np.float64(virtual - prev)
-        for r in (prev, nxt):
+    for below, above, gamma in percentile_ranks(n_valid, qs):
+        for r in (below, above):
             if r not in cache:
                 cache[r] = _order_statistic(blocks, r, lo, hi)
-        a, b = work.dtype.type(cache[prev]), work.dtype.type(cache[nxt])
-        diff = b - a  # in the work dtype, the interpolation in float64: as numpy's _lerp
-        value = b - diff * (1 - gamma) if gamma >= 0.5 else a + diff * gamma
-        out.append(np.float64(value))
+        out.append(interpolate_percentile(work.dtype.type(cache[below]), work.dtype.type(cache[above]), gamma))
     return out, (lo, hi)
 
 
