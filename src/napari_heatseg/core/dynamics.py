@@ -86,6 +86,14 @@ class _Level:
         self.ones = np.float32(1.0) if weight is None else self.diffuse(np.ones(start.shape, bool))
         self.total_ones = start.size if weight is None else float(np.sum(self.ones, dtype=np.float64))
         self._moments = self._moments_of = None
+        self._scratch = {}
+
+    def scratch(self, name, dtype=np.float32):
+        """An array of the grid's shape kept for reuse by every iteration (allocating a large
+        array anew each time costs as much as a pass over it)."""
+        if name not in self._scratch:
+            self._scratch[name] = np.empty(self.start.shape, dtype)
+        return self._scratch[name]
 
     def moments(self, phases, n_phases):
         """:func:`_phase_moments` of ``phases``, updated from the voxels that changed phase.
@@ -110,11 +118,11 @@ class _Level:
         self._moments_of = phases.copy()
         return self._moments
 
-    def diffuse(self, mask):
+    def diffuse(self, mask, out=None):
         """sqrt(w) G (sqrt(w) u) for the indicator ``u`` of one phase's boolean ``mask``."""
         if self.sqrt_w is None:
-            return self.heat(mask)
-        return self.sqrt_w * self.heat(self.sqrt_w * mask)
+            return self.heat(mask, out)
+        return np.multiply(self.sqrt_w, self.heat(self.sqrt_w * mask), out=out)
 
 
 def _resample(array, shape, order=1):
@@ -266,7 +274,7 @@ class _Problem:
                 model.fit(level.image[masks[k] & level.valid])
             else:
                 model.fit_moments(*(s[k] for s in stats))
-            cost = model.cost(level.image)
+            cost = model.cost(level.image, out=level.scratch(("cost", k)))
             if level.invalid is not None:
                 cost[level.invalid] = 0.0  # non-finite pixels carry no data term
             cost *= self.lam
@@ -385,8 +393,9 @@ def _lowest(phi, allowed):
     """Per voxel, the phase with the smallest ``phi`` among those allowed there (ties: lowest)."""
     best = phi[0]
     out = np.zeros(best.shape, dtype=np.int32)
+    better = np.empty(best.shape, dtype=bool)
     for k in range(1, len(phi)):
-        better = phi[k] < best
+        np.less(phi[k], best, out=better)
         if allowed[k] is not None:
             better &= allowed[k]
         np.copyto(out, k, where=better)
@@ -400,10 +409,12 @@ def _iterate(level, problem, phases, scale, max_num_iter, tol):
     n_labels = problem.n_phases - 1
     energy = np.inf
     for iteration in range(max_num_iter + 1):
-        masks = [phases == k for k in range(n_labels + 1)]
+        masks = [np.equal(phases, k, out=level.scratch(("mask", k), bool)) for k in range(n_labels + 1)]
         costs, data_energy = problem.costs(level, phases, masks)
-        diffused = [level.diffuse(mask) for mask in masks[1:]]
-        all_diffused = [level.ones - (diffused[0] if n_labels == 1 else sum(diffused)), *diffused]
+        diffused = [level.diffuse(masks[k], out=level.scratch(("diffused", k))) for k in range(1, n_labels + 1)]
+        rest = np.subtract(level.ones, diffused[0] if n_labels == 1 else sum(diffused),
+                           out=level.scratch(("diffused", 0)))
+        all_diffused = [rest, *diffused]
         # E = lam sum_k <u_k, D_k> + scale/2 sum_k <u_k, ones - sqrt(w) G sqrt(w) u_k>,
         # and sum_k <u_k, ones> = <1, ones> since the phases sum to one
         kept = sum(float(np.sum(d, where=m, dtype=np.float64)) for d, m in zip(all_diffused, masks))
@@ -415,8 +426,9 @@ def _iterate(level, problem, phases, scale, max_num_iter, tol):
         if iteration == max_num_iter:
             return
         allowed = [None, *problem.allowed(level, phases, diffused)]
-        for cost, d in zip(costs, all_diffused):
-            cost -= scale * d  # phi_k = lam D_k - scale sqrt(w) G sqrt(w) u_k, in place
+        pull = level.scratch("pull")
+        for cost, d in zip(costs, all_diffused):  # phi_k = lam D_k - scale sqrt(w) G sqrt(w) u_k
+            cost -= np.multiply(d, scale, out=pull)
         new_phases = _lowest(costs, allowed)
         if problem.scope == "object":
             new_phases = _as_objects(new_phases, phases, level.start, n_labels, level.spacing)

@@ -22,12 +22,15 @@ __all__ = ["MODELS", "make_model"]
 MIN_STD = 0.02  # variance floor: below 2 % of the intensity range we cannot tell noise apart
 
 
-def _unreachable(image):
+def _unreachable(image, out=None):
     """The cost of a phase that never had a pixel: nothing is known of it, so nothing joins it.
 
     (An empty phase keeps its last parameters instead, and may win pixels back.)
     """
-    return np.full(image.shape[:-1], np.inf, dtype=np.float32)
+    if out is None:
+        return np.full(image.shape[:-1], np.inf, dtype=np.float32)
+    out.fill(np.inf)
+    return out
 
 
 def moments(samples):
@@ -36,15 +39,16 @@ def moments(samples):
     return len(samples), samples.sum(axis=0), samples.T @ samples
 
 
-def _quadratic_cost(image, mean, precision, offset):
-    """``1/2 (f - m)^T P (f - m) + offset`` per pixel of ``image`` (..., C), float32."""
+def _quadratic_cost(image, mean, precision, offset, out=None):
+    """``1/2 (f - m)^T P (f - m) + offset`` per pixel of ``image`` (..., C), float32 (into
+    ``out`` if given)."""
     if len(mean) == 1:  # grey: four passes over the image, no temporaries
-        cost = np.subtract(image[..., 0], np.float32(mean[0]))
+        cost = np.subtract(image[..., 0], np.float32(mean[0]), out=out)
         np.multiply(cost, cost, out=cost)
         cost *= np.float32(0.5 * precision[0, 0])
     else:  # P = L L^T, so (f - m)^T P (f - m) = |L^T (f - m)|^2: one small matrix product
         whitened = (image - mean.astype(np.float32)) @ np.linalg.cholesky(precision).astype(np.float32)
-        cost = np.einsum("...c,...c->...", whitened, whitened)
+        cost = np.einsum("...c,...c->...", whitened, whitened, out=out)
         cost *= np.float32(0.5)
     cost += np.float32(offset)
     return cost
@@ -71,10 +75,11 @@ class _QuadraticModel:
     def fit(self, samples):
         self.fit_moments(*moments(samples))
 
-    def cost(self, image):
+    def cost(self, image, out=None):
+        """The cost per pixel of ``image`` (..., C) as float32 (written to ``out`` if given)."""
         if self.mean is None:
-            return _unreachable(image)
-        return _quadratic_cost(image, self.mean, self._precision, self._offset)
+            return _unreachable(image, out)
+        return _quadratic_cost(image, self.mean, self._precision, self._offset, out)
 
     def total_cost(self, count, total, outer):
         """Sum of :meth:`cost` over samples with these :func:`moments` (no pass over them)."""
@@ -184,10 +189,11 @@ class MixtureModel:
         assignment = np.argmin(self._component_costs(samples.astype(np.float32)), axis=-1)
         self._refit(samples, assignment, len(self.means))
 
-    def cost(self, image):
+    def cost(self, image, out=None):
+        """The cost per pixel of ``image`` (..., C) as float32 (written to ``out`` if given)."""
         if self.means is None:
-            return _unreachable(image)
-        return self._component_costs(image).min(axis=-1)
+            return _unreachable(image, out)
+        return np.min(self._component_costs(image), axis=-1, out=out)
 
 
 MODELS = {"mean": MeanModel, "gaussian": GaussianModel, "gmm": MixtureModel}
