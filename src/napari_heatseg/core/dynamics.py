@@ -37,7 +37,7 @@ import numpy as np
 from scipy import ndimage
 
 from .heat import HeatOperator, separable_filter
-from .models import make_model
+from .models import cost_differences, make_model
 
 __all__ = ["default_parameters", "threshold_dynamics"]
 
@@ -85,7 +85,7 @@ class _Level:
         self.sqrt_w = None if weight is None else np.sqrt(weight)
         self.ones = np.float32(1.0) if weight is None else self.diffuse(np.ones(start.shape, bool))
         self.total_ones = start.size if weight is None else float(np.sum(self.ones, dtype=np.float64))
-        self._moments = self._moments_of = None
+        self._moments = None
         self._scratch = {}
 
     def scratch(self, name, dtype=np.float32):
@@ -95,28 +95,39 @@ class _Level:
             self._scratch[name] = np.empty(self.start.shape, dtype)
         return self._scratch[name]
 
-    def moments(self, phases, n_phases):
-        """:func:`_phase_moments` of ``phases``, updated from the voxels that changed phase.
+    def marked(self, label):
+        """Where the start has ``label`` (computed once per grid)."""
+        if ("marked", label) not in self._scratch:
+            np.equal(self.start, label, out=self.scratch(("marked", label), bool))
+        return self._scratch[("marked", label)]
 
-        Between iterations only a band of voxels changes, so the update costs a fraction of
-        a full pass (the sums are float64: the drift is at rounding level).
-        """
-        flat = self.image.reshape(-1, self.image.shape[-1])
+    def moments(self, phases, n_phases):
+        """:func:`_phase_moments` of ``phases``: computed once, then kept up to date by
+        :meth:`move` (only a band of voxels changes between iterations)."""
         if self._moments is None:
             counted = phases if self.invalid is None else np.where(self.valid, phases, n_phases)
-            self._moments = _phase_moments(flat, counted.ravel(), n_phases)
-        else:
-            changed = phases != self._moments_of
-            if self.invalid is not None:
-                changed &= self.valid
-            moved = np.flatnonzero(changed)
-            if moved.size:
-                values = flat[moved]
-                gained = _phase_moments(values, phases.ravel()[moved], n_phases)
-                lost = _phase_moments(values, self._moments_of.ravel()[moved], n_phases)
-                self._moments = tuple(m + g - s for m, g, s in zip(self._moments, gained, lost))
-        self._moments_of = phases.copy()
+            self._moments = _phase_moments(self.image.reshape(-1, self.image.shape[-1]), counted.ravel(), n_phases)
         return self._moments
+
+    def move(self, moved, old, new, n_phases):
+        """Update the moments for the voxels at flat indices ``moved`` going from phase map
+        ``old`` to ``new`` (float64 sums: the drift is at rounding level)."""
+        if self._moments is None:
+            return
+        if self.invalid is not None:
+            moved = moved[self.valid.ravel()[moved]]
+        if moved.size:
+            values = self.image.reshape(-1, self.image.shape[-1])[moved]
+            gained = _phase_moments(values, new.ravel()[moved], n_phases)
+            lost = _phase_moments(values, old.ravel()[moved], n_phases)
+            self._moments = tuple(m + g - s for m, g, s in zip(self._moments, gained, lost))
+
+    def inner(self, field, mask):
+        """``<u, field>`` for the indicator ``u`` of ``mask``, in float64 (``field`` may be
+        the scalar 1)."""
+        if np.ndim(field) == 0:
+            return float(field) * np.count_nonzero(mask)
+        return float(np.sum(field, where=mask, dtype=np.float64))
 
     def diffuse(self, mask, out=None):
         """sqrt(w) G (sqrt(w) u) for the indicator ``u`` of one phase's boolean ``mask``."""
@@ -177,7 +188,7 @@ def _change_grid(phases, n_labels, shape, factors):
     labels = [_resample(_box_filter((phases == k).astype(np.float32), factors), shape)
               for k in range(1, n_labels + 1)]
     presence = np.stack([1.0 - sum(labels), *labels])  # the phases sum to one
-    out = np.argmax(presence, axis=0).astype(np.int32)
+    out = np.argmax(presence, axis=0).astype(phases.dtype)
     for k in range(1, n_labels + 1):
         if not (out == k).any() and (phases == k).any():
             out[np.unravel_index(np.argmax(presence[k]), shape)] = k
@@ -252,37 +263,42 @@ class _Problem:
         n_channels = prepared.image.shape[-1]
         self.models = [make_model(model, n_channels, **model_options) for _ in range(self.n_phases)]
 
-    def allowed(self, level, phases, diffused):
+    def allowed(self, level, diffused):
         """Boolean mask per label phase of where it may be at the next step (None: anywhere)."""
-        masks = []
-        for k in range(1, self.n_phases):
-            if self.scope == "inside":
-                masks.append(level.start == k)
-            elif self.scope == "object":
-                masks.append((diffused[k - 1] > 1e-4) & level.domain)  # within reach: no jumps
-            else:
-                masks.append(None)
-        return masks
+        if self.scope == "inside":
+            return [level.marked(k) for k in range(1, self.n_phases)]
+        if self.scope == "object":  # within reach: no jumps
+            return [np.logical_and(d > 1e-4, level.domain, out=level.scratch(("reach", k), bool))
+                    for k, d in enumerate(diffused, start=1)]
+        return [None] * (self.n_phases - 1)
 
-    def costs(self, level, phases, masks):
-        """Refit every phase's model on its valid pixels; returns ``lam * D_i`` per phase and
-        the data energy ``lam * sum_i <u_i, D_i>``."""
-        stats = level.moments(phases, self.n_phases) if hasattr(self.models[0], "fit_moments") else None
-        costs = []
-        for k, model in enumerate(self.models):
-            if stats is None:
-                model.fit(level.image[masks[k] & level.valid])
-            else:
+    def costs(self, level, phases, label_masks):
+        """Refit every phase's model on its valid pixels. Returns ``lam (D_k - D_0)`` for the
+        label phases ``k >= 1``, the relative cost of phase 0 (0, or inf if it was never
+        fitted; see :func:`~.models.cost_differences`) and the data energy
+        ``lam sum_k <u_k, D_k>``."""
+        quadratic = hasattr(self.models[0], "total_cost")
+        if quadratic:
+            stats = level.moments(phases, self.n_phases)
+            for k, model in enumerate(self.models):
                 model.fit_moments(*(s[k] for s in stats))
-            cost = model.cost(level.image, out=level.scratch(("cost", k)))
-            if level.invalid is not None:
-                cost[level.invalid] = 0.0  # non-finite pixels carry no data term
-            cost *= self.lam
-            costs.append(cost)
-        if stats is not None and hasattr(self.models[0], "total_cost"):  # no pass over the image
+            costs = None
             energy = sum(m.total_cost(*(s[k] for s in stats)) for k, m in enumerate(self.models))
-            return costs, float(self.lam) * energy
-        return costs, sum(float(np.sum(c, where=m, dtype=np.float64)) for c, m in zip(costs, masks))
+        else:
+            masks = [np.logical_not(np.logical_or.reduce(label_masks)), *label_masks]
+            for model, mask in zip(self.models, masks):
+                model.fit(level.image[mask & level.valid])
+            costs = [model.cost(level.image) for model in self.models]
+            for cost in costs:
+                if level.invalid is not None:
+                    cost[level.invalid] = 0.0  # non-finite pixels carry no data term
+            energy = sum(level.inner(c, m) for c, m in zip(costs, masks))
+        outs = [level.scratch(("cost", k)) for k in range(1, self.n_phases)]
+        differences, baseline = cost_differences(self.models, level.image, self.lam, outs, costs)
+        if level.invalid is not None:
+            for difference in differences:
+                difference[level.invalid] = 0.0
+        return differences, baseline, float(self.lam) * energy
 
 
 def _depth(mark, spacing):
@@ -389,35 +405,47 @@ def _as_objects(phases, previous, seeds, n_labels, spacing):
     return out
 
 
-def _lowest(phi, allowed):
-    """Per voxel, the phase with the smallest ``phi`` among those allowed there (ties: lowest)."""
-    best = phi[0]
-    out = np.zeros(best.shape, dtype=np.int32)
-    better = np.empty(best.shape, dtype=bool)
-    for k in range(1, len(phi)):
-        np.less(phi[k], best, out=better)
-        if allowed[k] is not None:
-            better &= allowed[k]
-        np.copyto(out, k, where=better)
-        if k + 1 < len(phi):
-            best = np.where(better, phi[k], best)
+def _lowest(psi, allowed, baseline, dtype):
+    """Per voxel, the label phase ``k`` with the smallest ``psi_k = phi_k - phi_0`` among those
+    allowed there, or 0 where none is below ``baseline`` (phase 0's own; ties: lowest), as
+    ``dtype``."""
+    better = np.empty(psi[0].shape, dtype=bool)
+    best = baseline
+    out = None
+    for k, (candidate, where) in enumerate(zip(psi, allowed), start=1):
+        np.less(candidate, best, out=better)
+        if where is not None:
+            better &= where
+        if out is None:
+            out = better.astype(dtype)
+        else:
+            np.copyto(out, k, where=better)
+        if k < len(psi):
+            best = np.where(better, candidate, best)
     return out
 
 
 def _iterate(level, problem, phases, scale, max_num_iter, tol):
-    """Run ICTM on one level; yields (iteration, phases, energy)."""
+    """Run ICTM on one level; yields (iteration, phases, energy).
+
+    With ``d_k = sqrt(w) G sqrt(w) u_k`` for the label phases and ``d_0 = ones - sum_k d_k``
+    (``ones``: the operator applied to 1), a voxel compares ``psi_k = phi_k - phi_0 =
+    lam (D_k - D_0) - scale (d_k - d_0)`` with 0: only the label phases are diffused, and
+    for two phases every step is a few passes over the image.
+    """
     n_labels = problem.n_phases - 1
     energy = np.inf
     for iteration in range(max_num_iter + 1):
-        masks = [np.equal(phases, k, out=level.scratch(("mask", k), bool)) for k in range(n_labels + 1)]
-        costs, data_energy = problem.costs(level, phases, masks)
-        diffused = [level.diffuse(masks[k], out=level.scratch(("diffused", k))) for k in range(1, n_labels + 1)]
-        rest = np.subtract(level.ones, diffused[0] if n_labels == 1 else sum(diffused),
-                           out=level.scratch(("diffused", 0)))
-        all_diffused = [rest, *diffused]
-        # E = lam sum_k <u_k, D_k> + scale/2 sum_k <u_k, ones - sqrt(w) G sqrt(w) u_k>,
-        # and sum_k <u_k, ones> = <1, ones> since the phases sum to one
-        kept = sum(float(np.sum(d, where=m, dtype=np.float64)) for d, m in zip(all_diffused, masks))
+        masks = [np.equal(phases, k, out=level.scratch(("mask", k), bool)) for k in range(1, n_labels + 1)]
+        differences, baseline, data_energy = problem.costs(level, phases, masks)
+        diffused = [level.diffuse(m, out=level.scratch(("diffused", k))) for k, m in enumerate(masks, start=1)]
+        labelled = diffused[0] if n_labels == 1 else sum(diffused)  # sum_k d_k over label phases
+        # E = lam sum_k <u_k, D_k> + scale/2 sum_k <u_k, ones - d_k>, with sum_k <u_k, ones> =
+        # <1, ones> and <u_0, d_0> = <u_0, ones> - <1, labelled> + sum_{k>0} <u_k, labelled>
+        own = [level.inner(d, m) for d, m in zip(diffused, masks)]
+        cross = own if n_labels == 1 else [level.inner(labelled, m) for m in masks]
+        background = level.total_ones - sum(level.inner(level.ones, m) for m in masks)
+        kept = sum(own) + background - float(np.sum(labelled, dtype=np.float64)) + sum(cross)
         new_energy = data_energy + 0.5 * float(scale) * (level.total_ones - kept)
         if new_energy > energy:  # rounding or a non-exact refit: stop at the last good state
             return
@@ -425,16 +453,25 @@ def _iterate(level, problem, phases, scale, max_num_iter, tol):
         yield iteration, phases, energy
         if iteration == max_num_iter:
             return
-        allowed = [None, *problem.allowed(level, phases, diffused)]
+        allowed = problem.allowed(level, diffused)
         pull = level.scratch("pull")
-        for cost, d in zip(costs, all_diffused):  # phi_k = lam D_k - scale sqrt(w) G sqrt(w) u_k
-            cost -= np.multiply(d, scale, out=pull)
-        new_phases = _lowest(costs, allowed)
+        if n_labels == 1:  # d_1 - d_0 = 2 d_1 - ones
+            np.multiply(diffused[0], 2 * scale, out=pull)
+            differences[0] -= pull
+            differences[0] += scale * level.ones
+        else:
+            rest = np.subtract(level.ones, labelled, out=level.scratch("rest"))
+            for difference, d in zip(differences, diffused):
+                np.subtract(d, rest, out=pull)
+                pull *= scale
+                difference -= pull
+        new_phases = _lowest(differences, allowed, baseline, phases.dtype)
         if problem.scope == "object":
             new_phases = _as_objects(new_phases, phases, level.start, n_labels, level.spacing)
-        changed = np.count_nonzero(new_phases != phases)
-        if changed <= tol * phases.size:
+        moved = np.flatnonzero(new_phases != phases)
+        if moved.size <= tol * phases.size:
             return
+        level.move(moved, phases, new_phases, problem.n_phases)
         phases = new_phases
 
 
@@ -564,6 +601,8 @@ def _run(prepared, tau, lam, model, edge, max_num_iter, tol, coarse_to_fine, mod
     unit_spacing = tuple(h / finest for h in prepared.spacing)  # lengths in finest voxels: lam is unit-free
     unit_tau = tau / finest**2
     problem = _Problem(prepared, model, lam, model_options)
+    if prepared.n_labels < 256:  # phase maps of one byte: a quarter of the memory traffic
+        prepared = replace(prepared, phases=prepared.phases.astype(np.uint8))
     shape, crop, domain = prepared.phases.shape, None, None
     if prepared.scope == "object":
         domain = _object_domain(prepared.image, prepared.valid, prepared.phases, prepared.n_labels,

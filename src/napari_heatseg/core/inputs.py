@@ -132,12 +132,12 @@ def estimate_memory(spatial_shape, n_labels, n_channels=1, *, model="gaussian", 
                     edge=0.0, **_):
     """Peak working memory, in bytes, of ``method="heat"`` beyond the caller's own arrays.
 
-    Counts the prepared float32 image, the valid mask and phase map, one cost and one
-    diffused indicator per phase, the stacked decision array, the new phase map, the
-    model's per-channel temporaries and the output. Calibrated with ``tracemalloc``
-    (peaks of 75-331 bytes per voxel at 256**2-1024**2 and 64x128**2, for 1-16 labels,
-    1-4 channels, every model, with and without edge weighting), plus a 15 % margin and
-    4 MiB of fixed overhead, so it bounds the measured peak from above.
+    Counts the prepared float32 image, the valid mask and the one-byte phase maps, per label
+    phase one mask, one diffused indicator and one cost difference, the model's per-channel
+    temporaries and the output. Calibrated with ``tracemalloc`` (peaks of 40-243 bytes per
+    voxel at 256**2-512**2, 32x64**2 and 64x128**2, for 1-16 labels, 1-4 channels, every
+    model, with and without edge weighting), plus a 15 % margin and 4 MiB of fixed overhead,
+    so it bounds the measured peak from above.
 
     Parameters
     ----------
@@ -156,7 +156,7 @@ def estimate_memory(spatial_shape, n_labels, n_channels=1, *, model="gaussian", 
     int
         Estimated bytes.
     """
-    per_voxel = 40 + 16 * n_labels + 22 * n_channels
+    per_voxel = 24 + 14 * n_labels + 14 * n_channels
     if model == "gmm":
         per_voxel += 4 * int(components)
     if edge:

@@ -72,6 +72,10 @@ class _QuadraticModel:
 
     mean = None
 
+    @property
+    def fitted(self):
+        return self.mean is not None
+
     def fit(self, samples):
         self.fit_moments(*moments(samples))
 
@@ -145,6 +149,10 @@ class MixtureModel:
         self.covs = None
         self.log_weights = None
 
+    @property
+    def fitted(self):
+        return self.means is not None
+
     def _init(self, samples):
         """k-means++ seeding on intensity, then components from the nearest seed."""
         k = min(self.components, len(samples))
@@ -194,6 +202,62 @@ class MixtureModel:
         if self.means is None:
             return _unreachable(image, out)
         return np.min(self._component_costs(image), axis=-1, out=out)
+
+
+def _grey_difference(image, model, reference, scale, out):
+    """``scale (D - D_ref)`` for two grey quadratic models: itself a quadratic in ``f``,
+    ``A f^2 + B f + C``, evaluated in four passes (Horner) instead of two costs and a
+    difference."""
+    a, a_ref = 0.5 * model._precision[0, 0], 0.5 * reference._precision[0, 0]
+    m, m_ref = model.mean[0], reference.mean[0]
+    coefficients = scale * np.array([a - a_ref, 2 * (a_ref * m_ref - a * m),
+                                     a * m * m - a_ref * m_ref * m_ref + model._offset - reference._offset])
+    square, linear, constant = coefficients.astype(np.float32)
+    f = image[..., 0]
+    np.multiply(f, square, out=out)
+    out += linear
+    out *= f
+    out += constant
+    return out
+
+
+def cost_differences(models, image, scale=1.0, outs=None, costs=None):
+    """``scale (D_k - D_0)`` per pixel for every phase ``k >= 1`` of ``models``, and the
+    cost of phase 0 on that scale: 0, or inf if phase 0 was never fitted (nothing can join
+    it; then the ``scale D_k`` themselves are returned). Phases are compared through these.
+
+    Parameters
+    ----------
+    models : list of models
+        Phase 0 first.
+    image : (..., C) float32 ndarray
+    scale : float
+        Factor of every difference (the fidelity weight).
+    outs : list of float32 ndarrays, optional
+        Where to write each difference.
+    costs : list of ndarrays, optional
+        The models' costs on ``image``, if already known.
+    """
+    outs = outs or [None] * (len(models) - 1)
+    reference = models[0]
+    quadratic = costs is None and image.shape[-1] == 1 and isinstance(reference, _QuadraticModel)
+    reference_cost = None
+    differences = []
+    for k, (model, out) in enumerate(zip(models[1:], outs), start=1):
+        out = np.empty(image.shape[:-1], np.float32) if out is None else out
+        if not model.fitted:
+            out.fill(np.inf)
+        elif quadratic and reference.fitted:
+            _grey_difference(image, model, reference, scale, out)
+        else:
+            np.copyto(out, model.cost(image) if costs is None else costs[k])
+            if reference.fitted:
+                if reference_cost is None:
+                    reference_cost = reference.cost(image) if costs is None else costs[0]
+                out -= reference_cost
+            out *= np.float32(scale)
+        differences.append(out)
+    return differences, (0.0 if reference.fitted else np.inf)
 
 
 MODELS = {"mean": MeanModel, "gaussian": GaussianModel, "gmm": MixtureModel}
