@@ -57,12 +57,18 @@ def _quadratic_cost(image, mean, precision, offset, out=None):
 def _quadratic_total(count, total, outer, mean, precision, offset):
     """The sum of :func:`_quadratic_cost` over samples with these :func:`moments`, exactly:
     ``1/2 tr(P S) + count * offset`` with ``S`` the scatter of the samples about ``mean``."""
+    if len(mean) == 1:  # grey: the same in scalars (small-array calls cost more than the maths)
+        m = float(mean[0])
+        scatter = float(outer[0, 0]) - 2.0 * float(total[0]) * m + count * m * m
+        return 0.5 * float(precision[0, 0]) * scatter + count * offset
     scatter = outer - np.outer(total, mean) - np.outer(mean, total) + count * np.outer(mean, mean)
     return 0.5 * float(np.sum(precision * scatter)) + count * offset
 
 
 def _gaussian_form(cov):
     """Precision and offset of the Gaussian cost ``1/2 (f - m)^T S^-1 (f - m) + 1/2 log det S``."""
+    if cov.shape == (1, 1):
+        return 1.0 / cov, 0.5 * float(np.log(cov[0, 0]))
     return np.linalg.inv(cov), 0.5 * np.linalg.slogdet(cov)[1]
 
 
@@ -117,6 +123,8 @@ def _floored(scatter, min_std):
     Clamping (rather than adding ``min_std**2``) is the exact minimiser of the Gaussian cost
     under the constraint ``S >= min_std**2 I``, so refitting never raises the energy.
     """
+    if scatter.shape == (1, 1):  # its own eigenvalue
+        return np.maximum(scatter, min_std**2)
     eigenvalues, eigenvectors = np.linalg.eigh(scatter)
     eigenvalues = np.maximum(eigenvalues, min_std**2)
     return (eigenvectors * eigenvalues) @ eigenvectors.T
@@ -204,17 +212,24 @@ class MixtureModel:
         return np.min(self._component_costs(image), axis=-1, out=out)
 
 
-def _grey_difference(image, model, reference, scale, out):
-    """``scale (D - D_ref)`` for two grey quadratic models: itself a quadratic in ``f``,
-    ``A f^2 + B f + C``, evaluated in four passes (Horner) instead of two costs and a
-    difference."""
+def grey_difference(model, reference, scale=1.0):
+    """Coefficients ``(A, B, C)`` (float32) with ``scale (D - D_ref) = A f^2 + B f + C`` for
+    two fitted grey quadratic models, or None when the difference is not such a quadratic
+    (another model, several channels, an unfitted phase)."""
+    if not (isinstance(model, _QuadraticModel) and isinstance(reference, _QuadraticModel)
+            and model.fitted and reference.fitted and len(model.mean) == 1):
+        return None
     a, a_ref = 0.5 * model._precision[0, 0], 0.5 * reference._precision[0, 0]
     m, m_ref = model.mean[0], reference.mean[0]
-    coefficients = scale * np.array([a - a_ref, 2 * (a_ref * m_ref - a * m),
-                                     a * m * m - a_ref * m_ref * m_ref + model._offset - reference._offset])
-    square, linear, constant = coefficients.astype(np.float32)
-    f = image[..., 0]
-    np.multiply(f, square, out=out)
+    return (scale * np.array([a - a_ref, 2 * (a_ref * m_ref - a * m),
+                              a * m * m - a_ref * m_ref * m_ref + model._offset - reference._offset])
+            ).astype(np.float32)
+
+
+def evaluate_quadratic(coefficients, f, out=None):
+    """``A f^2 + B f + C`` per pixel of ``f``, float32, in four passes (Horner)."""
+    square, linear, constant = coefficients
+    out = np.multiply(f, square, out=out)
     out += linear
     out *= f
     out += constant
@@ -240,15 +255,15 @@ def cost_differences(models, image, scale=1.0, outs=None, costs=None):
     """
     outs = outs or [None] * (len(models) - 1)
     reference = models[0]
-    quadratic = costs is None and image.shape[-1] == 1 and isinstance(reference, _QuadraticModel)
     reference_cost = None
     differences = []
     for k, (model, out) in enumerate(zip(models[1:], outs), start=1):
         out = np.empty(image.shape[:-1], np.float32) if out is None else out
+        coefficients = grey_difference(model, reference, scale)
         if not model.fitted:
             out.fill(np.inf)
-        elif quadratic and reference.fitted:
-            _grey_difference(image, model, reference, scale, out)
+        elif coefficients is not None:  # four passes instead of two costs and a difference
+            evaluate_quadratic(coefficients, image[..., 0], out)
         else:
             np.copyto(out, model.cost(image) if costs is None else costs[k])
             if reference.fitted:
