@@ -223,3 +223,23 @@ def test_hole_filling_equals_scipy_in_3d_and_per_plane(rng):
             planes = [ndimage.binary_fill_holes(p) for p in np.moveaxis(expected, thickest, 0)]
             expected = np.moveaxis(np.stack(planes), 0, thickest)
         np.testing.assert_array_equal(_fill_holes(mask, spacing), expected)
+
+
+def test_half_unlike_distance_equals_the_sorted_definition():
+    """The binned search of scope='object''s reach gives what sorting every voxel gives."""
+    from napari_heatseg.core.dynamics import _half_unlike_distance
+
+    def by_sorting(distance, unlike):
+        order = np.argsort(distance, kind="stable")
+        share = np.cumsum(unlike[order]) / np.arange(1, order.size + 1)
+        first = np.nonzero(share >= 0.5)[0]
+        return float(distance[order][first[0]]) if first.size else None
+
+    rng = np.random.default_rng(0)
+    for _ in range(500):
+        n = int(rng.integers(1, 300))
+        distance = np.round(rng.random(n) * rng.integers(1, 20), int(rng.integers(0, 3)))  # many ties
+        unlike = rng.random(n) < rng.random()
+        expected = by_sorting(distance, unlike)
+        assert _half_unlike_distance(distance, unlike, n_bins=int(rng.integers(1, 40))) == expected
+        assert _half_unlike_distance(distance, unlike) == expected

@@ -327,14 +327,38 @@ def _object_domain(image, valid, start, n_labels, spacing, reach, min_std):
         margin = reach * max(depth, 1.0)
         if len(samples):
             spread = np.maximum(samples.std(axis=0), min_std)
-            unlike = np.any(np.abs(image - samples.mean(axis=0)) > 2 * spread, axis=-1) & valid
-            order = np.argsort(distance[valid], kind="stable")
-            fraction = np.cumsum(unlike[valid][order]) / np.arange(1, order.size + 1)
-            half = np.nonzero(fraction >= 0.5)[0]
-            if half.size:
-                margin = max(margin, 2 * distance[valid][order][half[0]])
+            unlike = np.any(np.abs(image - samples.mean(axis=0)) > 2 * spread, axis=-1)
+            half = _half_unlike_distance(distance[valid], unlike[valid])
+            if half is not None:
+                margin = max(margin, 2 * half)
         domain |= distance <= margin
     return domain
+
+
+def _half_unlike_distance(distance, unlike, n_bins=1024):
+    """The distance of the first voxel, in order of ``distance`` (ties: in array order), at
+    which at least half of the voxels so far are ``unlike``; None if there is none.
+
+    Exact, without sorting every voxel: the voxels are binned by distance (bins keep the
+    order), and only a bin where the share can reach one half is sorted.
+    """
+    top = float(distance.max())
+    bins = (distance * (n_bins / top) if top > 0 else np.zeros_like(distance)).astype(np.intp)
+    np.minimum(bins, n_bins - 1, out=bins)
+    counts = np.bincount(bins, minlength=n_bins)
+    unlike_counts = np.bincount(bins[unlike], minlength=n_bins)
+    before = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    unlike_before = np.concatenate([[0], np.cumsum(unlike_counts)[:-1]])
+    # the largest share within a bin: its unlike voxels first
+    reachable = 2 * (unlike_before + unlike_counts) >= before + np.maximum(unlike_counts, 1)
+    for b in np.flatnonzero(reachable & (counts > 0)):
+        members = np.flatnonzero(bins == b)
+        order = members[np.argsort(distance[members], kind="stable")]
+        share = (unlike_before[b] + np.cumsum(unlike[order])) / (before[b] + np.arange(1, order.size + 1))
+        first = np.flatnonzero(share >= 0.5)
+        if first.size:
+            return float(distance[order[first[0]]])
+    return None
 
 
 def _inside_domain(start, spacing, band=0.5):
