@@ -301,12 +301,37 @@ def interpolate_percentile(a, b, gamma):
     return np.float64(b - diff * (1 - gamma) if gamma >= 0.5 else a + diff * gamma)
 
 
+def _order_statistics(values, ranks):
+    """``{r: the r-th smallest of values}`` for each rank, exactly, partitioning only the
+    tails that hold them (the percentiles sought lie near the ends).
+
+    A strided sample gives a threshold with enough values beyond it; the ranks within the
+    values beyond the threshold are the ranks overall (shifted for the upper tail).
+    """
+    n = values.size
+    sample = values[:: max(1, n // 4096)]
+    found = {}
+    for group, upper in (([r for r in ranks if r < n // 2], False), ([r for r in ranks if r >= n // 2], True)):
+        if not group:
+            continue
+        need = n - min(group) if upper else max(group) + 1  # values that must lie in the tail
+        share = min(1.0, 2 * need / n + 0.01)
+        threshold = np.quantile(sample, 1 - share if upper else share)
+        tail = values[values >= threshold] if upper else values[values <= threshold]
+        if tail.size < need:  # the sample misled: use every value
+            tail = values
+        offset = n - tail.size if upper else 0
+        ordered = np.partition(tail, [r - offset for r in group])
+        found.update({r: ordered[r - offset] for r in group})
+    return found
+
+
 def _robust_range(values, dtype):
     """The 0.5th and 99.5th percentiles of ``values`` (exactly ``numpy.percentile``'s, with
-    the interpolation in ``dtype``), from one partial sort."""
+    the interpolation in ``dtype``)."""
     values = values.ravel()
     ranks = percentile_ranks(values.size)
-    ordered = np.partition(values, sorted({r for below, above, _ in ranks for r in (below, above)}))
+    ordered = _order_statistics(values, sorted({r for below, above, _ in ranks for r in (below, above)}))
     return [interpolate_percentile(dtype.type(ordered[below]), dtype.type(ordered[above]), gamma)
             for below, above, gamma in ranks]
 
