@@ -277,8 +277,7 @@ class _Problem:
         label phases ``k >= 1``, the relative cost of phase 0 (0, or inf if it was never
         fitted; see :func:`~.models.cost_differences`) and the data energy
         ``lam sum_k <u_k, D_k>``."""
-        quadratic = hasattr(self.models[0], "total_cost")
-        if quadratic:
+        if hasattr(self.models[0], "total_cost"):  # quadratic: all from the moments
             stats = level.moments(phases, self.n_phases)
             for k, model in enumerate(self.models):
                 model.fit_moments(*(s[k] for s in stats))
@@ -289,8 +288,8 @@ class _Problem:
             for model, mask in zip(self.models, masks):
                 model.fit(level.image[mask & level.valid])
             costs = [model.cost(level.image) for model in self.models]
-            for cost in costs:
-                if level.invalid is not None:
+            if level.invalid is not None:
+                for cost in costs:
                     cost[level.invalid] = 0.0  # non-finite pixels carry no data term
             energy = sum(level.inner(c, m) for c, m in zip(costs, masks))
         outs = [level.scratch(("cost", k)) for k in range(1, self.n_phases)]
