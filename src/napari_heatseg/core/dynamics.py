@@ -37,7 +37,8 @@ import numpy as np
 from scipy import ndimage
 
 from .heat import HeatOperator, separable_filter
-from .models import cost_differences, make_model
+from .kernels import two_phase_decision, two_phase_sums
+from .models import cost_differences, grey_difference, make_model
 
 __all__ = ["default_parameters", "threshold_dynamics"]
 
@@ -272,32 +273,41 @@ class _Problem:
                     for k, d in enumerate(diffused, start=1)]
         return [None] * (self.n_phases - 1)
 
-    def costs(self, level, phases, label_masks):
-        """Refit every phase's model on its valid pixels. Returns ``lam (D_k - D_0)`` for the
-        label phases ``k >= 1``, the relative cost of phase 0 (0, or inf if it was never
-        fitted; see :func:`~.models.cost_differences`) and the data energy
+    def fit(self, level, phases, label_masks):
+        """Refit every phase's model on its valid pixels. Returns the models' costs (None for
+        quadratic models, whose data energy follows from the moments) and the data energy
         ``lam sum_k <u_k, D_k>``."""
         if hasattr(self.models[0], "total_cost"):  # quadratic: all from the moments
             stats = level.moments(phases, self.n_phases)
             for k, model in enumerate(self.models):
                 model.fit_moments(*(s[k] for s in stats))
-            costs = None
             energy = sum(m.total_cost(*(s[k] for s in stats)) for k, m in enumerate(self.models))
-        else:
-            masks = [np.logical_not(np.logical_or.reduce(label_masks)), *label_masks]
-            for model, mask in zip(self.models, masks):
-                model.fit(level.image[mask & level.valid])
-            costs = [model.cost(level.image) for model in self.models]
-            if level.invalid is not None:
-                for cost in costs:
-                    cost[level.invalid] = 0.0  # non-finite pixels carry no data term
-            energy = sum(level.inner(c, m) for c, m in zip(costs, masks))
+            return None, float(self.lam) * energy
+        masks = [np.logical_not(np.logical_or.reduce(label_masks)), *label_masks]
+        for model, mask in zip(self.models, masks):
+            model.fit(level.image[mask & level.valid])
+        costs = [model.cost(level.image) for model in self.models]
+        if level.invalid is not None:
+            for cost in costs:
+                cost[level.invalid] = 0.0  # non-finite pixels carry no data term
+        return costs, float(self.lam) * sum(level.inner(c, m) for c, m in zip(costs, masks))
+
+    def differences(self, level, costs):
+        """``lam (D_k - D_0)`` for the label phases ``k >= 1`` and the relative cost of phase 0
+        (0, or inf if it was never fitted; see :func:`~.models.cost_differences`)."""
         outs = [level.scratch(("cost", k)) for k in range(1, self.n_phases)]
         differences, baseline = cost_differences(self.models, level.image, self.lam, outs, costs)
         if level.invalid is not None:
             for difference in differences:
                 difference[level.invalid] = 0.0
-        return differences, baseline, float(self.lam) * energy
+        return differences, baseline
+
+    def two_phase_coefficients(self, level):
+        """``(A, B, C)`` of ``lam (D_1 - D_0)`` when a step can go through the compiled
+        two-phase decision (two grey quadratic phases, the plain heat step), else None."""
+        if self.n_phases != 2 or level.sqrt_w is not None:
+            return None
+        return grey_difference(self.models[1], self.models[0], self.lam)
 
 
 def _depth(mark, spacing):
@@ -460,15 +470,23 @@ def _iterate(level, problem, phases, scale, max_num_iter, tol):
     energy = np.inf
     for iteration in range(max_num_iter + 1):
         masks = [np.equal(phases, k, out=level.scratch(("mask", k), bool)) for k in range(1, n_labels + 1)]
-        differences, baseline, data_energy = problem.costs(level, phases, masks)
+        costs, data_energy = problem.fit(level, phases, masks)
+        coefficients = problem.two_phase_coefficients(level)
+        if coefficients is None:
+            differences, baseline = problem.differences(level, costs)
         diffused = [level.diffuse(m, out=level.scratch(("diffused", k))) for k, m in enumerate(masks, start=1)]
-        labelled = diffused[0] if n_labels == 1 else sum(diffused)  # sum_k d_k over label phases
         # E = lam sum_k <u_k, D_k> + scale/2 sum_k <u_k, ones - d_k>, with sum_k <u_k, ones> =
         # <1, ones> and <u_0, d_0> = <u_0, ones> - <1, labelled> + sum_{k>0} <u_k, labelled>
-        own = [level.inner(d, m) for d, m in zip(diffused, masks)]
-        cross = own if n_labels == 1 else [level.inner(labelled, m) for m in masks]
+        if n_labels == 1:
+            own, labelled_sum = two_phase_sums(diffused[0], phases)
+            own = cross = [own]
+        else:
+            labelled = sum(diffused)  # sum_k d_k over the label phases
+            own = [level.inner(d, m) for d, m in zip(diffused, masks)]
+            cross = [level.inner(labelled, m) for m in masks]
+            labelled_sum = float(np.sum(labelled, dtype=np.float64))
         background = level.total_ones - sum(level.inner(level.ones, m) for m in masks)
-        kept = sum(own) + background - float(np.sum(labelled, dtype=np.float64)) + sum(cross)
+        kept = sum(own) + background - labelled_sum + sum(cross)
         new_energy = data_energy + 0.5 * float(scale) * (level.total_ones - kept)
         if new_energy > energy:  # rounding or a non-exact refit: stop at the last good state
             return
@@ -477,18 +495,22 @@ def _iterate(level, problem, phases, scale, max_num_iter, tol):
         if iteration == max_num_iter:
             return
         allowed = problem.allowed(level, diffused)
-        pull = level.scratch("pull")
-        if n_labels == 1:  # d_1 - d_0 = 2 d_1 - ones
-            np.multiply(diffused[0], 2 * scale, out=pull)
-            differences[0] -= pull
-            differences[0] += scale * level.ones
+        if coefficients is not None:  # one compiled pass (the same arithmetic as below)
+            new_phases = two_phase_decision(level.image[..., 0], None if level.invalid is None else level.valid,
+                                            diffused[0], allowed[0], coefficients, scale, phases.dtype)
         else:
-            rest = np.subtract(level.ones, labelled, out=level.scratch("rest"))
-            for difference, d in zip(differences, diffused):
-                np.subtract(d, rest, out=pull)
-                pull *= scale
-                difference -= pull
-        new_phases = _lowest(differences, allowed, baseline, phases.dtype)
+            pull = level.scratch("pull")
+            if n_labels == 1:  # d_1 - d_0 = 2 d_1 - ones
+                np.multiply(diffused[0], 2 * scale, out=pull)
+                differences[0] -= pull
+                differences[0] += scale * level.ones
+            else:
+                rest = np.subtract(level.ones, labelled, out=level.scratch("rest"))
+                for difference, d in zip(differences, diffused):
+                    np.subtract(d, rest, out=pull)
+                    pull *= scale
+                    difference -= pull
+            new_phases = _lowest(differences, allowed, baseline, phases.dtype)
         if problem.scope == "object":
             new_phases = _as_objects(new_phases, phases, level.start, n_labels, level.spacing)
         moved = np.flatnonzero(new_phases != phases)
