@@ -186,13 +186,17 @@ def _change_grid(phases, n_labels, shape, factors):
     Every label present before stays present (at its strongest voxel), so a small mark is
     never lost on a coarse grid.
     """
-    labels = [_resample(_box_filter((phases == k).astype(np.float32), factors), shape)
-              for k in range(1, n_labels + 1)]
-    presence = np.stack([1.0 - sum(labels), *labels])  # the phases sum to one
-    out = np.argmax(presence, axis=0).astype(phases.dtype)
-    for k in range(1, n_labels + 1):
+    labels = [_resample(_box_filter(phases == k, factors), shape) for k in range(1, n_labels + 1)]
+    best = 1.0 - (labels[0] if n_labels == 1 else sum(labels))  # the phases sum to one
+    out = np.zeros(shape, phases.dtype)
+    for k, presence in enumerate(labels, start=1):  # the first of equals wins, as argmax
+        better = presence > best
+        out[better] = k
+        if k < n_labels:
+            best = np.maximum(best, presence)
+    for k, presence in enumerate(labels, start=1):
         if not (out == k).any() and (phases == k).any():
-            out[np.unravel_index(np.argmax(presence[k]), shape)] = k
+            out[np.unravel_index(np.argmax(presence), shape)] = k
     return out
 
 
