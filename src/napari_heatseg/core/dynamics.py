@@ -467,8 +467,9 @@ def _iterate(level, problem, phases, scale, max_num_iter, tol):
 
     With ``d_k = sqrt(w) G sqrt(w) u_k`` for the label phases and ``d_0 = ones - sum_k d_k``
     (``ones``: the operator applied to 1), a voxel compares ``psi_k = phi_k - phi_0 =
-    lam (D_k - D_0) - scale (d_k - d_0)`` with 0: only the label phases are diffused, and
-    for two phases every step is a few passes over the image.
+    lam (D_k - D_0) - scale (d_k - d_0)`` with 0: only the label phases are diffused. Two grey
+    phases with quadratic models decide and sum through the compiled loops of
+    :mod:`.kernels` (one pass each), everything else through numpy.
     """
     n_labels = problem.n_phases - 1
     energy = np.inf
