@@ -118,10 +118,22 @@ class _Level:
         if self.invalid is not None:
             moved = moved[self.valid.ravel()[moved]]
         if moved.size:
-            values = self.image.reshape(-1, self.image.shape[-1])[moved]
-            gained = _phase_moments(values, new.ravel()[moved], n_phases)
-            lost = _phase_moments(values, old.ravel()[moved], n_phases)
-            self._moments = tuple(m + g - s for m, g, s in zip(self._moments, gained, lost))
+            values = self.image.reshape(-1, self.image.shape[-1])[moved].astype(np.float64)
+            rows = np.concatenate([values, values])
+            sign = np.repeat([1.0, -1.0], len(moved))  # gained by the new phase, lost by the old
+            phases = np.concatenate([new.ravel()[moved], old.ravel()[moved]])
+
+            def change(weights):
+                return np.bincount(phases, weights=sign * weights, minlength=n_phases)
+
+            n_channels = values.shape[1]
+            total = np.stack([change(rows[:, c]) for c in range(n_channels)], axis=-1)
+            outer = np.empty((n_phases, n_channels, n_channels))
+            for c in range(n_channels):
+                for d in range(c, n_channels):
+                    outer[:, c, d] = outer[:, d, c] = change(rows[:, c] * rows[:, d])
+            count = change(1.0)
+            self._moments = tuple(m + x for m, x in zip(self._moments, (count, total, outer)))
 
     def inner(self, field, mask):
         """``<u, field>`` for the indicator ``u`` of ``mask``, in float64 (``field`` may be

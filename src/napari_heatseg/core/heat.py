@@ -122,6 +122,7 @@ class HeatOperator:
         self.variant = variant
         self.dtype = np.dtype(dtype)
         self._factor = _dct_factor(self.shape, self.tau, spacing, self.dtype) if variant == "dct" else None
+        self._taps = [_taps(s) for s in self.sigma] if variant == "gaussian" else None
 
     def __call__(self, u, out=None):
         """Return ``G_tau u`` (a new array, or ``out``; ``u`` is not modified)."""
@@ -137,9 +138,9 @@ class HeatOperator:
             out[...] = result
             return out
         if out is not None and out.dtype != np.float32:
-            out[...] = gaussian_blur(u, self.sigma)
+            out[...] = separable_filter(u, self._taps)
             return out
-        return gaussian_blur(u, self.sigma, out)
+        return separable_filter(u, self._taps, out)
 
 
 def heat_step(u, tau, *, spacing=None, variant="auto"):
