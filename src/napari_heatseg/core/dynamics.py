@@ -486,7 +486,10 @@ def _iterate(level, problem, phases, scale, max_num_iter, tol):
     n_labels = problem.n_phases - 1
     energy = np.inf
     for iteration in range(max_num_iter + 1):
-        masks = [np.equal(phases, k, out=level.scratch(("mask", k), bool)) for k in range(1, n_labels + 1)]
+        if n_labels == 1 and phases.dtype == np.uint8:  # a 0/1 map is its own indicator
+            masks = [phases.view(bool)]
+        else:
+            masks = [np.equal(phases, k, out=level.scratch(("mask", k), bool)) for k in range(1, n_labels + 1)]
         costs, data_energy = problem.fit(level, phases, masks)
         coefficients = problem.two_phase_coefficients(level)
         if coefficients is None:

@@ -366,11 +366,10 @@ def _normalise(image):
             shrink = max(abs(low), abs(high))
             values, low, high = values / shrink, low / shrink, high / shrink
         if high > low:  # a constant channel carries no information and stays 0
-            scaled = (values - low) / (high - low)
-            if every:
-                out[..., c] = scaled
+            if every:  # computed in the work type, stored as float32
+                np.divide(np.subtract(values, low), high - low, out=out[..., c], casting="same_kind")
             else:
-                out[..., c][valid] = scaled
+                out[..., c][valid] = (values - low) / (high - low)
     return out, valid
 
 
