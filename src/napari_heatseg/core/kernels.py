@@ -16,7 +16,7 @@ sums are float64.
 import numba
 import numpy as np
 
-__all__ = ["two_phase_decision", "two_phase_sums"]
+__all__ = ["two_phase_decision", "two_phase_sums", "warm_up"]
 
 
 @numba.njit(cache=True, nogil=True)
@@ -70,3 +70,16 @@ def two_phase_decision(f, valid, diffused, allowed, coefficients, scale, dtype=n
 def two_phase_sums(diffused, phases):
     """``(<u, G u>, <1, G u>)`` for ``u`` the indicator of phase 1 in ``phases``, float64."""
     return _sums(diffused.ravel(), phases.ravel())
+
+
+def warm_up():
+    """Compile the loops, or load them from numba's disk cache, for every kind of input a
+    run gives them, on one-voxel arrays (about half a second, once per process; later calls
+    cost microseconds). The napari widget calls this on a thread when an image is picked,
+    ahead of Run, so the first run of a session is not held up."""
+    voxel = np.zeros(1, np.float32)
+    mask = np.ones(1, bool)
+    for valid in (None, mask):
+        for allowed in (None, mask):
+            two_phase_decision(voxel, valid, voxel, allowed, (0.0, 0.0, 0.0), 1.0)
+    two_phase_sums(voxel, np.zeros(1, np.uint8))

@@ -1,5 +1,7 @@
 """The heatseg dock widget: gather values, build :class:`SegmentInputs`, run, write layers."""
 
+import threading
+
 import numpy as np
 from magicgui.widgets import (CheckBox, ComboBox, Container, FloatSlider, FloatSpinBox, Label, LineEdit,
                               PushButton, RadioButtons, SpinBox, TextEdit)
@@ -10,6 +12,7 @@ from qtpy.QtGui import QFontDatabase
 from qtpy.QtWidgets import QTextEdit
 
 import napari_heatseg as hs
+from napari_heatseg.core import kernels
 
 from ._inputs import (WHERE, LayerChoiceError, SegmentInputs, core_defaults, image_data, labels_start,
                       parse_label_ids, spatial_layout)
@@ -268,7 +271,9 @@ class SegmentWidget(Container):
 
         Adding a layer costs napari 0.1-0.5 s on the main thread (it builds the vispy
         visuals), however small the data; a run then only fills the layer in, so the
-        viewer stays fluid while it evolves. The layer the user was working on stays active.
+        viewer stays fluid while it evolves. The core's compiled loops are loaded now too, on
+        a thread of their own (about half a second, once per session). The layer the user
+        was working on stays active.
         """
         if self._closed or self.controller.running or self._image.value is None:
             return
@@ -286,6 +291,7 @@ class SegmentWidget(Container):
                                                 scale=scale, translate=translate)
         if active is not None and active in self._viewer.layers:
             self._viewer.layers.selection.active = active
+        threading.Thread(target=kernels.warm_up, name="heatseg warm-up", daemon=True).start()
 
     def _fresh_preview(self, inputs):
         image_layer = self._image.value
