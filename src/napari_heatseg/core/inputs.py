@@ -343,7 +343,7 @@ def _normalise(image):
     if image.dtype == bool:
         image = image.view(np.uint8)
     dtype = supported_float_type(image.dtype)
-    if image.dtype.kind in "ui":  # whole numbers are finite, and exact in float64: no copy
+    if image.dtype.kind in "ui":  # whole numbers are finite: no float copy, no finiteness pass
         work, valid = image, np.ones(image.shape[:-1], dtype=bool)
     else:
         work = image.astype(dtype, copy=False)
