@@ -54,8 +54,9 @@ def separable_filter(u, taps, out=None):
     are, without a float copy. ``out``: a float32 array of the same shape to write to.
     """
     u = np.asarray(u)
-    u = np.ascontiguousarray(u.view(np.uint8) if u.dtype == bool else u,
-                             dtype=np.uint8 if u.dtype in (bool, np.uint8) else np.float32)
+    if u.dtype == bool:
+        u = u.view(np.uint8)
+    u = np.ascontiguousarray(u, dtype=np.uint8 if u.dtype == np.uint8 else np.float32)
     if u.ndim not in (2, 3):
         raise ValueError(f"the heat step works on 2D or 3D arrays, got shape {u.shape}; pass one "
                          "image plane or volume (channels are diffused one at a time).")
@@ -126,21 +127,15 @@ class HeatOperator:
 
     def __call__(self, u, out=None):
         """Return ``G_tau u`` (a new array, or ``out``; ``u`` is not modified)."""
-        u = np.asarray(u)
-        if self._factor is not None or self.dtype != np.float32:
-            u = u.astype(self.dtype, copy=False)
-        if self._factor is not None:
-            spectrum = scipy.fft.dctn(u, type=2, norm="ortho", workers=-1)
-            spectrum *= self._factor
-            result = scipy.fft.idctn(spectrum, type=2, norm="ortho", workers=-1).astype(self.dtype, copy=False)
-            if out is None:
-                return result
-            out[...] = result
-            return out
-        if out is not None and out.dtype != np.float32:
-            out[...] = separable_filter(u, self._taps)
-            return out
-        return separable_filter(u, self._taps, out)
+        if self._factor is None:  # float32 (and boolean masks read as they are)
+            return separable_filter(u, self._taps, out)
+        spectrum = scipy.fft.dctn(np.asarray(u, dtype=self.dtype), type=2, norm="ortho", workers=-1)
+        spectrum *= self._factor
+        result = scipy.fft.idctn(spectrum, type=2, norm="ortho", workers=-1).astype(self.dtype, copy=False)
+        if out is None:
+            return result
+        out[...] = result
+        return out
 
 
 def heat_step(u, tau, *, spacing=None, variant="auto"):
