@@ -75,9 +75,9 @@ class _Level:
     """Everything the iteration needs on one grid."""
 
     def __init__(self, image, valid, start, spacing, tau, edge, domain=None):
-        self.image = image
+        self.image = np.ascontiguousarray(image)  # a crop's view would be copied by every flat look-up
         self.domain = domain  # where labels may go (None: everywhere)
-        self.valid = valid if domain is None else valid & domain
+        self.valid = np.ascontiguousarray(valid) if domain is None else valid & domain
         self.invalid = None if self.valid.all() else ~self.valid  # pixels without a data term
         self.start = start
         self.spacing = spacing
@@ -118,22 +118,9 @@ class _Level:
         if self.invalid is not None:
             moved = moved[self.valid.ravel()[moved]]
         if moved.size:
-            values = self.image.reshape(-1, self.image.shape[-1])[moved].astype(np.float64)
-            rows = np.concatenate([values, values])
-            sign = np.repeat([1.0, -1.0], len(moved))  # gained by the new phase, lost by the old
-            phases = np.concatenate([new.ravel()[moved], old.ravel()[moved]])
-
-            def change(weights):
-                return np.bincount(phases, weights=sign * weights, minlength=n_phases)
-
-            n_channels = values.shape[1]
-            total = np.stack([change(rows[:, c]) for c in range(n_channels)], axis=-1)
-            outer = np.empty((n_phases, n_channels, n_channels))
-            for c in range(n_channels):
-                for d in range(c, n_channels):
-                    outer[:, c, d] = outer[:, d, c] = change(rows[:, c] * rows[:, d])
-            count = change(1.0)
-            self._moments = tuple(m + x for m, x in zip(self._moments, (count, total, outer)))
+            values = self.image.reshape(-1, self.image.shape[-1])[moved]
+            change = _moment_change(values, new.ravel()[moved], old.ravel()[moved], n_phases)
+            self._moments = tuple(m + x for m, x in zip(self._moments, change))
 
     def inner(self, field, mask):
         """``<u, field>`` for the indicator ``u`` of ``mask``, in float64 (``field`` may be
@@ -268,6 +255,26 @@ def _phase_moments(image, phases, n_phases):
         for (c, d), product in products.items():
             outer[k, c, d] = outer[k, d, c] = np.sum(product, where=member, dtype=np.float64)
     return count, total, outer
+
+
+def _moment_change(values, gained, lost, n_phases):
+    """The change of :func:`_phase_moments` when the pixels (rows of ``values``) move from
+    phases ``lost`` to ``gained``: one signed bincount per statistic (the fast way for the
+    few pixels of a late step; :func:`_phase_moments`' masked sums are for whole images)."""
+    rows = np.concatenate([values, values]).astype(np.float64)
+    sign = np.repeat([1.0, -1.0], len(values))
+    phases = np.concatenate([gained, lost])
+
+    def change(weights):
+        return np.bincount(phases, weights=sign * weights, minlength=n_phases)
+
+    n_channels = values.shape[1]
+    total = np.stack([change(rows[:, c]) for c in range(n_channels)], axis=-1)
+    outer = np.empty((n_phases, n_channels, n_channels))
+    for c in range(n_channels):
+        for d in range(c, n_channels):
+            outer[:, c, d] = outer[:, d, c] = change(rows[:, c] * rows[:, d])
+    return change(1.0), total, outer
 
 
 class _Problem:
