@@ -8,7 +8,7 @@ Run from the project root::
 1. ``heatseg batch`` throughput (images/s) over a folder of 2D nuclei images (the bundled
    ``nuclei2d`` sample, shifted copies), with 1 worker (in process) and 2 workers (dask
    LocalCluster, start-up included and reported).
-2. Peak memory of :func:`napari_heatseg.core.chunked.segment_chunked` on zarr volumes of
+2. Peak memory of :func:`napari_heatseg.core.ictm.chunked.segment_chunked` on zarr volumes of
    growing size with a fixed chunk shape, each in a fresh process (peak RSS above the
    process's baseline after imports), against the peak of a volume that is one chunk.
 3. Time for a 512 x 512 x 300 volume: the bundled brain MRI tiled (2 x 2 in-plane,
@@ -106,7 +106,7 @@ def child_run(folder, max_num_iter, threads, spacing):
     import dask
     import zarr  # noqa: F401  (imported before the baseline is taken)
 
-    from napari_heatseg.core.chunked import segment_chunked
+    from napari_heatseg.core.ictm.chunked import segment_chunked
 
     folder = Path(folder)
     baseline = _rss_mib()

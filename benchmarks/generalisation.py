@@ -1,7 +1,7 @@
 """Do the default parameters generalise? Leave-one-out over images, and the optimum per set.
 
 The default ``lam`` (the weight of the region fit against boundary length, see
-``napari_heatseg.core.dynamics.default_parameters``) was chosen on the development sets.
+``napari_heatseg.core.ictm.default_parameters``) was chosen on the development sets.
 If it is tuned to those exact images, an image it was not chosen on will score lower.
 This script runs ``heat`` on every item of every set at the default ``lam`` times
 0.25, 0.5, 1, 2 and 4, then reports per set:
@@ -21,7 +21,7 @@ import numpy as np
 
 from benchmarks import common
 from benchmarks.accuracy import run_method
-from napari_heatseg.core.dynamics import default_parameters
+from napari_heatseg.core.ictm import default_parameters
 
 FACTORS = (0.25, 0.5, 1.0, 2.0, 4.0)
 

@@ -150,7 +150,7 @@ def _cmd_segment(args):
 
 def _segment_zarr(args, settings):
     """A zarr volume: full 3D by chunks on the local dask scheduler (or --scheduler's cluster)."""
-    from napari_heatseg.core.chunked import segment_chunked
+    from napari_heatseg.core.ictm.chunked import segment_chunked
 
     if not str(args.output).rstrip("/").endswith(".zarr") or not str(args.start).rstrip("/").endswith(".zarr"):
         raise UserError("a .zarr image needs a .zarr start and a .zarr output (-o labels.zarr).")

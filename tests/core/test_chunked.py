@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import napari_heatseg as hs
-from napari_heatseg.core.chunked import _percentiles, segment_chunked
+from napari_heatseg.core.ictm.chunked import _percentiles, segment_chunked
 
 da = pytest.importorskip("dask.array")
 distributed = pytest.importorskip("dask.distributed")

@@ -6,8 +6,10 @@ from typing import NamedTuple
 
 import numpy as np
 
-from . import baselines, dynamics
+from . import baselines, ictm
 from .inputs import check_memory, prepare, restore_labels
+from .marks import check_marks, start_with_seeds
+from .scope import make_scope
 
 __all__ = ["Step", "evolve", "methods", "segment"]
 
@@ -29,7 +31,7 @@ def methods():
 
 def _runner(method):
     if method == DEFAULT_METHOD:
-        return dynamics.threshold_dynamics
+        return ictm.threshold_dynamics
     try:
         return baselines.BASELINES[method]
     except (KeyError, TypeError):
@@ -37,11 +39,10 @@ def _runner(method):
 
 
 def _check_params(runner, method, params):
-    accepted = [
-        name
-        for name, p in inspect.signature(runner).parameters.items()
-        if p.kind == p.KEYWORD_ONLY
-    ]
+    if method == DEFAULT_METHOD:
+        accepted = [*ictm.HeatParameters.describe(), "iter_callback"]
+    else:
+        accepted = [name for name, p in inspect.signature(runner).parameters.items() if p.kind == p.KEYWORD_ONLY]
     unknown = sorted(set(params) - set(accepted))
     if unknown:
         raise TypeError(
@@ -51,7 +52,7 @@ def _check_params(runner, method, params):
 
 
 def evolve(image, start, *, method=DEFAULT_METHOD, channel_axis=None, spacing=None,
-           scope="object", **params):
+           scope="object", seeds=None, background=None, initial=None, **params):
     """Evolve ``start`` into a segmentation of ``image``, yielding intermediate states.
 
     Takes the same arguments as :func:`segment`. Inputs are checked before the
@@ -67,16 +68,20 @@ def evolve(image, start, *, method=DEFAULT_METHOD, channel_axis=None, spacing=No
     """
     runner = _runner(method)
     _check_params(runner, method, params)
-    prepared = prepare(image, start, channel_axis=channel_axis, spacing=spacing, scope=scope)
+    prepared = prepare(image, start_with_seeds(start, seeds), channel_axis=channel_axis, spacing=spacing,
+                       scope=scope)
+    marks = check_marks(prepared, seeds, background, initial)
+    constraints = make_scope(prepared, marks.seeds, marks.background)
     if method == DEFAULT_METHOD:
         check_memory(prepared.spatial_shape, prepared.n_labels, prepared.image.shape[-1], **params)
-        states = runner(prepared, **params)  # checks the parameters now, runs lazily
+        states = runner(prepared, constraints, initial=marks.initial, **params)  # checks now, runs lazily
     else:
-        states = _single_state(lambda: runner(prepared, **params))
+        states = _single_state(lambda: constraints.fix(runner(prepared, constraints, **params)))
     if prepared.is_constant:
         warnings.warn("the image is constant (it holds no contrast to follow); returning the start "
                       "unchanged. Check the layer or channel you passed.", UserWarning, stacklevel=2)
-        states = _single_state(lambda: prepared.phases)
+        kept = prepared.phases if marks.initial is None else marks.initial
+        states = _single_state(lambda: constraints.fix(kept.copy()))
     return _as_steps(states, prepared)
 
 
@@ -90,7 +95,7 @@ def _as_steps(states, prepared):
 
 
 def segment(image, start, *, method=DEFAULT_METHOD, channel_axis=None, spacing=None,
-            scope="object", **params):
+            scope="object", seeds=None, background=None, initial=None, **params):
     """Segment ``image`` starting from the labels drawn in ``start``.
 
     Parameters
@@ -114,9 +119,21 @@ def segment(image, start, *, method=DEFAULT_METHOD, channel_axis=None, spacing=N
         it. ``'object'``: one connected object per label, grown or shrunk from the mark,
         against its local background. ``'all'``: everything in the image that looks
         like the marked regions.
+    seeds : (M, N[, P]) array_like of int, optional
+        Corrections: 0 = none, k > 0 = "these voxels are label k" (positive clicks,
+        scribbles, brush fixes), with the start's label values. Fixed for the whole run;
+        they also train label k's region model. A seed outside an ``'inside'`` region
+        widens the region to reach it. ``start`` may be all zero when ``seeds`` holds a
+        label (a click alone starts an object).
+    background : (M, N[, P]) array_like of bool, optional
+        Corrections: "these voxels are no label" (negative clicks, background strokes).
+        Fixed as background; they train the background model.
+    initial : (M, N[, P]) array_like of int, optional
+        The labels to evolve from (the current result, with the start's label values);
+        default: ``start``. The start still says where the answer may lie (the scope).
     **params
         Method parameters (for ``"heat"``, see
-        :func:`napari_heatseg.core.dynamics.threshold_dynamics`).
+        :class:`napari_heatseg.core.ictm.HeatParameters`).
 
     Returns
     -------
@@ -136,7 +153,7 @@ def segment(image, start, *, method=DEFAULT_METHOD, channel_axis=None, spacing=N
     True
     """
     last = None
-    for last in evolve(image, start, method=method, channel_axis=channel_axis,
-                       spacing=spacing, scope=scope, **params):
+    for last in evolve(image, start, method=method, channel_axis=channel_axis, spacing=spacing,
+                       scope=scope, seeds=seeds, background=background, initial=initial, **params):
         pass
     return last.labels

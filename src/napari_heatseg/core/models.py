@@ -17,7 +17,7 @@ variance floor ``min_std`` is in those units too.
 
 import numpy as np
 
-__all__ = ["MODELS", "make_model"]
+__all__ = ["MODELS", "make_model", "moment_change", "phase_moments"]
 
 MIN_STD = 0.02  # variance floor: below 2 % of the intensity range we cannot tell noise apart
 
@@ -72,11 +72,55 @@ def _gaussian_form(cov):
     return np.linalg.inv(cov), 0.5 * np.linalg.slogdet(cov)[1]
 
 
+def phase_moments(image, phases, n_phases):
+    """Per phase: count, sum and sum of outer products of the pixels (rows of ``image``) in
+    float64; pixels whose phase is ``n_phases`` are left out."""
+    n_channels = image.shape[1]
+    count = np.empty(n_phases)
+    total = np.empty((n_phases, n_channels))
+    outer = np.empty((n_phases, n_channels, n_channels))
+    products = {(c, d): image[:, c] * image[:, d] for c in range(n_channels) for d in range(c, n_channels)}
+    for k in range(n_phases):
+        member = phases == k
+        count[k] = np.count_nonzero(member)
+        for c in range(n_channels):
+            total[k, c] = np.sum(image[:, c], where=member, dtype=np.float64)
+        for (c, d), product in products.items():
+            outer[k, c, d] = outer[k, d, c] = np.sum(product, where=member, dtype=np.float64)
+    return count, total, outer
+
+
+def moment_change(values, gained, lost, n_phases):
+    """The change of :func:`phase_moments` when the pixels (rows of ``values``) move from
+    phases ``lost`` to ``gained``: one signed bincount per statistic (the fast way for the
+    few pixels of a late step; :func:`phase_moments`' masked sums are for whole images)."""
+    rows = np.concatenate([values, values]).astype(np.float64)
+    sign = np.repeat([1.0, -1.0], len(values))
+    phases = np.concatenate([gained, lost])
+
+    def change(weights):
+        return np.bincount(phases, weights=sign * weights, minlength=n_phases)
+
+    n_channels = values.shape[1]
+    total = np.stack([change(rows[:, c]) for c in range(n_channels)], axis=-1)
+    outer = np.empty((n_phases, n_channels, n_channels))
+    for c in range(n_channels):
+        for d in range(c, n_channels):
+            outer[:, c, d] = outer[:, d, c] = change(rows[:, c] * rows[:, d])
+    return change(1.0), total, outer
+
+
 class _QuadraticModel:
     """A model whose cost is ``1/2 (f - m)^T P (f - m) + offset``: fitted from moments, and
     the sum of its cost over a phase follows from the phase's moments alone."""
 
     mean = None
+    from_moments = True  # fit_moments and total_cost replace fit and a pass over the pixels
+
+    def quadratic_form(self):
+        """``(m, P, offset)`` of the cost ``1/2 (f - m)^T P (f - m) + offset``, or None before
+        the first fit."""
+        return None if self.mean is None else (self.mean, self._precision, self._offset)
 
     @property
     def fitted(self):
@@ -148,6 +192,12 @@ class GaussianModel(_QuadraticModel):
 class MixtureModel:
     """A Gaussian mixture per phase, refitted by one hard-assignment EM step per call."""
 
+    from_moments = False
+
+    def quadratic_form(self):
+        """None: a mixture's cost is not one quadratic."""
+        return None
+
     def __init__(self, n_channels, components=3, min_std=MIN_STD, max_samples=20000, rng=0, **_):
         self.components = int(components)
         self.min_std = min_std
@@ -216,13 +266,13 @@ def grey_difference(model, reference, scale=1.0):
     """Coefficients ``(A, B, C)`` (float32) with ``scale (D - D_ref) = A f^2 + B f + C`` for
     two fitted grey quadratic models, or None when the difference is not such a quadratic
     (another model, several channels, an unfitted phase)."""
-    if not (isinstance(model, _QuadraticModel) and isinstance(reference, _QuadraticModel)
-            and model.fitted and reference.fitted and len(model.mean) == 1):
+    form, form_ref = model.quadratic_form(), reference.quadratic_form()
+    if form is None or form_ref is None or len(form[0]) != 1:
         return None
-    a, a_ref = 0.5 * model._precision[0, 0], 0.5 * reference._precision[0, 0]
-    m, m_ref = model.mean[0], reference.mean[0]
+    (m, precision, offset), (m_ref, precision_ref, offset_ref) = form, form_ref
+    a, a_ref, m, m_ref = 0.5 * precision[0, 0], 0.5 * precision_ref[0, 0], m[0], m_ref[0]
     return (scale * np.array([a - a_ref, 2 * (a_ref * m_ref - a * m),
-                              a * m * m - a_ref * m_ref * m_ref + model._offset - reference._offset])
+                              a * m * m - a_ref * m_ref * m_ref + offset - offset_ref])
             ).astype(np.float32)
 
 

@@ -5,7 +5,6 @@ picks incompatible layers gets a message naming the problem and the fix
 (:class:`LayerChoiceError`), and nothing is computed.
 """
 
-import inspect
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -26,14 +25,11 @@ class LayerChoiceError(ValueError):
 
 
 def core_defaults():
-    """Keyword defaults of the heat method, read from the core (never copied here)."""
-    from napari_heatseg.core.dynamics import threshold_dynamics
+    """Keyword defaults of the heat method, read from the core's parameter object (never
+    copied here)."""
+    from napari_heatseg.core.ictm import HeatParameters
 
-    return {
-        name: p.default
-        for name, p in inspect.signature(threshold_dynamics).parameters.items()
-        if p.kind == p.KEYWORD_ONLY and name != "iter_callback"
-    }
+    return {name: default for name, (default, _, _) in HeatParameters.describe().items()}
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from qtpy.QtGui import QFontDatabase
 from qtpy.QtWidgets import QTextEdit
 
 import napari_heatseg as hs
-from napari_heatseg.core import kernels
+from napari_heatseg.core.ictm import kernels
 
 from ._inputs import (WHERE, LayerChoiceError, SegmentInputs, core_defaults, image_data, labels_start,
                       parse_label_ids, spatial_layout)

@@ -20,7 +20,7 @@ def _gradient(task, sigma):
     return gradient
 
 
-def watershed(prepared, *, sigma=1.0, compactness=0.0):
+def watershed(prepared, scope=None, *, sigma=1.0, compactness=0.0):
     """Marker watershed on the gradient magnitude (:func:`skimage.segmentation.watershed`).
 
     Markers are the labels' seeds and the background seeds (see
@@ -35,14 +35,14 @@ def watershed(prepared, *, sigma=1.0, compactness=0.0):
     compactness : float
         Compact watershed weight; 0 = classical watershed.
     """
-    task = Task(prepared)
+    task = Task(prepared, scope)
     markers = task.marker_image()
     basins = segmentation.watershed(_gradient(task, sigma), markers, compactness=compactness)
     basins[basins == prepared.n_labels + 1] = 0
     return task.finish(basins)
 
 
-def random_walker(prepared, *, beta=130.0, tol=1e-3):
+def random_walker(prepared, scope=None, *, beta=130.0, tol=1e-3):
     """Random walker from the seeds (:func:`skimage.segmentation.random_walker`).
 
     The solver is conjugate gradient with multigrid preconditioning when ``pyamg``
@@ -58,7 +58,7 @@ def random_walker(prepared, *, beta=130.0, tol=1e-3):
     tol : float
         Tolerance of the conjugate-gradient solver.
     """
-    task = Task(prepared)
+    task = Task(prepared, scope)
     markers = task.marker_image()
     markers[~task.valid & (markers == 0)] = -1  # inactive: no data there
     if markers.max() < prepared.n_labels + 1:
@@ -100,7 +100,7 @@ def _thicken(array):
     return np.pad(array, [(1, 1) if n == 1 else (0, 0) for n in array.shape], mode="edge")
 
 
-def morph_chan_vese(prepared, *, num_iter=100, smoothing=1, lambda1=1.0, lambda2=1.0):
+def morph_chan_vese(prepared, scope=None, *, num_iter=100, smoothing=1, lambda1=1.0, lambda2=1.0):
     """Morphological Chan-Vese (:func:`skimage.segmentation.morphological_chan_vese`).
 
     Started from each label's seeds (one two-phase run per label; overlaps go to
@@ -116,7 +116,7 @@ def morph_chan_vese(prepared, *, num_iter=100, smoothing=1, lambda1=1.0, lambda2
     lambda1, lambda2 : float
         Weights of the inside and outside fidelity.
     """
-    task = Task(prepared)
+    task = Task(prepared, scope)
 
     grey = _thicken(task.grey)
 
@@ -128,7 +128,7 @@ def morph_chan_vese(prepared, *, num_iter=100, smoothing=1, lambda1=1.0, lambda2
     return _per_label(task, run, lambda k: task.seeds == k)
 
 
-def morph_geodesic(prepared, *, num_iter=100, sigma=2.0, alpha=100.0, smoothing=1, balloon=None):
+def morph_geodesic(prepared, scope=None, *, num_iter=100, sigma=2.0, alpha=100.0, smoothing=1, balloon=None):
     """Morphological geodesic active contour (:func:`skimage.segmentation.morphological_geodesic_active_contour`).
 
     The edge map is :func:`skimage.segmentation.inverse_gaussian_gradient` of the
@@ -148,7 +148,7 @@ def morph_geodesic(prepared, *, num_iter=100, sigma=2.0, alpha=100.0, smoothing=
         Balloon force: negative shrinks, positive grows. Default -1 for
         ``scope="inside"``, +1 otherwise.
     """
-    task = Task(prepared)
+    task = Task(prepared, scope)
     if balloon is None:
         balloon = -1.0 if task.region is not None else 1.0
     edges = segmentation.inverse_gaussian_gradient(_thicken(task.grey), alpha=alpha, sigma=sigma)
@@ -173,7 +173,7 @@ def _level_set(mask):
     return (inside - outside) / (3.0 * max(inside.max(), 1.0))
 
 
-def chan_vese(prepared, *, mu=0.25, lambda1=1.0, lambda2=1.0, tol=1e-3, max_num_iter=200, dt=0.5):
+def chan_vese(prepared, scope=None, *, mu=0.25, lambda1=1.0, lambda2=1.0, tol=1e-3, max_num_iter=200, dt=0.5):
     """Chan-Vese level set (:func:`skimage.segmentation.chan_vese`), 2D only.
 
     Started from each label's seeds (one two-phase run per label). Grey only:
@@ -189,7 +189,7 @@ def chan_vese(prepared, *, mu=0.25, lambda1=1.0, lambda2=1.0, tol=1e-3, max_num_
     tol, max_num_iter, dt : float, int, float
         Convergence tolerance, iteration cap and time step.
     """
-    task = Task(prepared)
+    task = Task(prepared, scope)
     check_2d(task, "chan_vese", "morph_chan_vese")
     grey = _thicken(task.grey).astype(np.float64)
 

@@ -3,12 +3,13 @@
 import numpy as np
 from scipy.cluster.vq import kmeans2, vq
 
-from ._task import Task, keep_touching
+from ..scope import keep_touching
+from ._task import Task
 
 __all__ = ["kmeans", "region_growing"]
 
 
-def region_growing(prepared, *, tolerance=2.5, min_std=0.02):
+def region_growing(prepared, scope=None, *, tolerance=2.5, min_std=0.02):
     """Flood fill from each label's seeds with a tolerance learned from them.
 
     A pixel joins label ``k`` if it is connected to ``k``'s seeds through pixels
@@ -25,7 +26,7 @@ def region_growing(prepared, *, tolerance=2.5, min_std=0.02):
         Smallest standard deviation, in normalised intensity units (keeps the
         tolerance open on flat seeds).
     """
-    task = Task(prepared)
+    task = Task(prepared, scope)
     masks = []
     for k in range(1, prepared.n_labels + 1):
         seed = task.seeds == k
@@ -37,7 +38,7 @@ def region_growing(prepared, *, tolerance=2.5, min_std=0.02):
     return task.finish(task.combine(masks))
 
 
-def kmeans(prepared, *, n_clusters=None, max_samples=100_000, rng=0):
+def kmeans(prepared, scope=None, *, n_clusters=None, max_samples=100_000, rng=0):
     """k-means clustering of the pixels' intensities or colours (:func:`scipy.cluster.vq.kmeans2`).
 
     Clusters are fitted on a random subsample of the valid pixels and every pixel
@@ -53,7 +54,7 @@ def kmeans(prepared, *, n_clusters=None, max_samples=100_000, rng=0):
     rng : int or numpy.random.Generator
         Seed for the subsample and the k-means++ initialisation.
     """
-    task = Task(prepared)
+    task = Task(prepared, scope)
     if n_clusters is None:
         n_clusters = prepared.n_labels + 1
     if n_clusters < 2:

@@ -15,6 +15,8 @@ for ``"object"``, keeps only components connected to each label's mark.
 import numpy as np
 from scipy import ndimage as ndi
 
+from ..scope import keep_touching, make_scope
+
 # Rec. 601 luma weights: grey-only methods see colour images as their luminance
 LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 RIM_WIDTH = 2  # voxels of the marked region's border used as background seed ("inside")
@@ -30,36 +32,25 @@ def grey(image):
     return image.mean(axis=-1)
 
 
-def _components(mask):
-    return ndi.label(mask, structure=ndi.generate_binary_structure(mask.ndim, mask.ndim))[0]
-
-
-def keep_touching(mask, seed):
-    """The connected components of ``mask`` that overlap ``seed`` (full connectivity)."""
-    labelled = _components(mask)
-    keep = np.unique(labelled[seed & mask])
-    return np.isin(labelled, keep[keep > 0])
-
-
 class Task:
     """The cropped image, seeds and region one baseline works on."""
 
-    def __init__(self, prepared):
+    def __init__(self, prepared, scope=None):
         self.prepared = prepared
-        self.scope = prepared.scope
+        constraints = make_scope(prepared) if scope is None else scope
+        self.scope = constraints.name
         self.n_labels = prepared.n_labels
         self.spacing = prepared.spacing
-        if self.scope == "inside":
-            marked = prepared.phases > 0
-            box = ndi.find_objects(marked.astype(np.uint8))[0]
+        if constraints.region is not None:  # "inside"
+            box = ndi.find_objects((constraints.region > 0).astype(np.uint8))[0]
             self.box = tuple(slice(max(s.start - 1, 0), s.stop + 1) for s in box)
-            self.region = prepared.phases[self.box]
         else:
             self.box = tuple(slice(None) for _ in prepared.phases.shape)
-            self.region = None
+        self.constraints = constraints.crop(self.box)
+        self.region = self.constraints.region
         self.image = prepared.image[self.box]
         self.valid = prepared.valid[self.box]
-        self.seeds = self._inside_seeds() if self.region is not None else prepared.phases
+        self.seeds = self._inside_seeds() if self.region is not None else self.constraints.marks
         self._grey = None
 
     @property
@@ -74,17 +65,21 @@ class Task:
         return self._grey
 
     def _inside_seeds(self):
+        """The deep core of each label's region, and the user's seeds."""
         seeds = np.zeros(self.region.shape, np.int32)
         for k in range(1, self.n_labels + 1):
             depth = ndi.distance_transform_edt(self.region == k)
             seeds[(depth >= 0.5 * depth.max()) & (depth > 0)] = k
-        return seeds
+        return self.constraints.fix(seeds) if self.constraints.seeds is not None else seeds
 
     def background_seeds(self):
-        """Pixels taken as sure background: the rim outside ("inside") or far from all marks."""
+        """Pixels taken as sure background: the rim outside ("inside") or far from all marks,
+        and the user's background marks."""
+        marked = self.constraints.background
         if self.region is not None:
             depth = ndi.distance_transform_edt(self.region > 0)
-            return (depth <= RIM_WIDTH) & self.valid
+            sure = (depth <= RIM_WIDTH) & self.valid
+            return sure if marked is None else sure | marked
         distance = np.full(self.seeds.shape, np.inf, np.float32)
         for k in range(1, self.n_labels + 1):
             values = self.image[self.seeds == k]
@@ -92,6 +87,8 @@ class Task:
             std = np.maximum(values.std(axis=0), 0.02)
             distance = np.minimum(distance, np.sqrt((((self.image - mean) / std) ** 2).mean(axis=-1)))
         candidates = self.valid & (self.seeds == 0)
+        if marked is not None:
+            return candidates & (marked | (distance > FAR))
         if not candidates.any():
             return candidates
         far = candidates & (distance > FAR)

@@ -13,7 +13,7 @@ from ._task import Task, physical_sizes
 __all__ = ["threshold_local", "threshold_multiotsu", "threshold_otsu"]
 
 
-def threshold_otsu(prepared, *, nbins=256):
+def threshold_otsu(prepared, scope=None, *, nbins=256):
     """Otsu's global threshold (:func:`skimage.filters.threshold_otsu`).
 
     Parameters
@@ -21,14 +21,14 @@ def threshold_otsu(prepared, *, nbins=256):
     nbins : int
         Histogram bins.
     """
-    task = Task(prepared)
+    task = Task(prepared, scope)
     grey = task.grey
     values = grey[task.valid]
     classes = (grey > filters.threshold_otsu(values, nbins=nbins)).astype(np.intp)
     return task.finish(task.assign_classes(classes, 2))
 
 
-def threshold_multiotsu(prepared, *, classes=None, nbins=256):
+def threshold_multiotsu(prepared, scope=None, *, classes=None, nbins=256):
     """Multi-Otsu thresholds (:func:`skimage.filters.threshold_multiotsu`).
 
     Parameters
@@ -39,7 +39,7 @@ def threshold_multiotsu(prepared, *, classes=None, nbins=256):
     nbins : int
         Histogram bins.
     """
-    task = Task(prepared)
+    task = Task(prepared, scope)
     if classes is None:
         classes = max(3, prepared.n_labels + 1)
     grey = task.grey
@@ -50,7 +50,7 @@ def threshold_multiotsu(prepared, *, classes=None, nbins=256):
     return task.finish(task.assign_classes(class_map, classes))
 
 
-def threshold_local(prepared, *, block_size=35, method="gaussian", offset=0.05):
+def threshold_local(prepared, scope=None, *, block_size=35, method="gaussian", offset=0.05):
     """Local (adaptive) threshold (:func:`skimage.filters.threshold_local`).
 
     Each pixel is compared with its neighbourhood's threshold ``t``: it is "above"
@@ -69,7 +69,7 @@ def threshold_local(prepared, *, block_size=35, method="gaussian", offset=0.05):
     offset : float
         Margin around the local threshold, in normalised intensity units (0-0.2).
     """
-    task = Task(prepared)
+    task = Task(prepared, scope)
     grey = task.grey
     sizes = physical_sizes(block_size, task.spacing)
     local = filters.threshold_local(grey, block_size=sizes, method=method)

@@ -30,11 +30,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .dynamics import _check_positive, default_parameters
-from .heat import gaussian_blur, kernel_radius
-from .inputs import _check_spacing, interpolate_percentile, percentile_ranks, supported_float_type
-from .io import HeatsegIOError
-from .models import make_model
+from ..heat import gaussian_blur, kernel_radius
+from ..inputs import _check_spacing, interpolate_percentile, percentile_ranks, supported_float_type
+from ..io import HeatsegIOError
+from ..models import make_model
+from .params import HeatParameters, default_parameters
 
 __all__ = ["CHUNKED_MODELS", "segment_chunked"]
 
@@ -264,15 +264,11 @@ def segment_chunked(image, start, *, out, spacing=None, scope="all", tau=None, l
         raise HeatsegIOError(f"{out} already exists; pass overwrite=True (CLI: --overwrite) to replace it.")
     spacing = _check_spacing(spacing, image.ndim)
     finest = min(spacing)
+    checked = HeatParameters(tau=tau, lam=lam, model=model, max_num_iter=max_num_iter, tol=tol, min_std=min_std)
     tau = 2.0 * finest**2 if tau is None else tau
     defaults = default_parameters(model, 1)  # grey volumes, as the in-memory method
     lam = defaults["lam"] if lam is None else lam
-    min_std = defaults["min_std"] if min_std is None else min_std
-    _check_positive("tau", tau)
-    _check_positive("lam", lam)
-    _check_positive("tol", tol, allow_zero=True)
-    if isinstance(max_num_iter, bool) or not isinstance(max_num_iter, (int, np.integer)) or max_num_iter < 0:
-        raise ValueError(f"`max_num_iter` must be a whole number >= 0, got {max_num_iter!r}.")
+    min_std = defaults["min_std"] if min_std is None else checked.min_std
     unit_tau = tau / finest**2
     sigma = [s if s >= 0.05 else 0 for s in (math.sqrt(2 * unit_tau) / (h / finest) for h in spacing)]
     depth = tuple(kernel_radius(s) for s in sigma)
