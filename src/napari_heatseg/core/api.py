@@ -71,7 +71,7 @@ def evolve(image, start, *, method=DEFAULT_METHOD, channel_axis=None, spacing=No
     prepared = prepare(image, start_with_seeds(start, seeds), channel_axis=channel_axis, spacing=spacing,
                        scope=scope)
     marks = check_marks(prepared, seeds, background, initial)
-    constraints = make_scope(prepared, marks.seeds, marks.background)
+    constraints = make_scope(prepared, marks.seeds, marks.background, marks.initial)
     if method == DEFAULT_METHOD:
         check_memory(prepared.spatial_shape, prepared.n_labels, prepared.image.shape[-1], **params)
         states = runner(prepared, constraints, initial=marks.initial, **params)  # checks now, runs lazily

@@ -65,17 +65,17 @@ class Scope:
         self.seeds = seeds if seeds is not None and seeds.any() else None
         self.background = background if background is not None and background.any() else None
         self.marks = start if self.seeds is None else np.where(start > 0, start, self.seeds)
-        self.region = self._inside_region() if name == "inside" else None
+        self.region = self._inside_region(start) if name == "inside" else None
 
-    def _inside_region(self):
+    def _inside_region(self, start):
         """Each label's region: the start's, plus the bounding box of it and its seeds when a
         seed lies outside (the box was drawn too small), less the background marks."""
-        region = self.marks.copy()
+        region = start.copy()
         if self.seeds is not None:
             for k in range(1, self.n_labels + 1):
                 outside = (self.seeds == k) & (region != k)
                 if outside.any():
-                    box = bounding_box((self.marks == k) | (self.seeds == k), [0] * region.ndim)
+                    box = bounding_box(self.marks == k, [0] * region.ndim)
                     region[box][region[box] == 0] = k
         if self.background is not None:
             region[self.background] = 0
@@ -128,9 +128,97 @@ class Scope:
         return phases
 
 
-def make_scope(prepared, seeds=None, background=None):
-    """The :class:`Scope` of ``prepared.scope`` with the user's marks (phase indices)."""
+def make_scope(prepared, seeds=None, background=None, initial=None):
+    """The :class:`Scope` of ``prepared.scope`` with the user's marks (phase indices).
+
+    With ``initial`` (the result being corrected), a correction is local and decisive
+    (:func:`corrections`): voxels far from every new piece of evidence keep their
+    ``initial`` phase, and the core of the wrong region around each mark takes the mark's
+    phase, both as fixed marks of the same mechanism.
+    """
+    if initial is not None:
+        found = corrections(initial, seeds, background, prepared.spacing)
+        if found is not None:  # the user's own marks win over what is inferred from them
+            near, label_cores, background_core = found
+            inferred = np.where(near, 0, initial)
+            for k, core in label_cores:
+                inferred[core] = k
+            inferred_background = (~near & (initial == 0)) | background_core
+            if background is not None:
+                inferred[background] = 0
+            if seeds is not None:
+                inferred = np.where(seeds > 0, seeds, inferred)
+            inferred_background &= inferred == 0
+            seeds = inferred
+            background = inferred_background if background is None else background | inferred_background
     return Scope(prepared.scope, prepared.n_labels, prepared.phases, seeds, background)
+
+
+def corrections(initial, seeds, background, spacing, spread=3.0, core=0.5):
+    """What the marks that contradict ``initial`` say: where it may change, and which voxels
+    around each mark are surely wrong.
+
+    Each connected piece of new evidence (seeds of label ``k`` where ``initial`` is not
+    ``k``; background marks where it is labelled) says that a region around it is wrong. The
+    click of the standard protocol sits where the error is deepest, so the piece's distance
+    ``d`` to the nearest voxel where ``initial`` already agrees with it measures the error's
+    half-width. The voxels within ``core * d`` of the piece (all of them disagreeing with
+    ``initial``) take the mark's phase; the correction may reach ``spread * d`` plus twice
+    the mark's own depth (at least 8 voxels of the finest spacing) from the piece, and
+    nothing farther changes. Every length is a distance in the image, so the rule is
+    scale-free.
+
+    Returns
+    -------
+    (near, label_cores, background_core) or None
+        ``near``: where the result may change; ``label_cores``: ``(k, mask)`` pairs of voxels
+        fixed to label ``k``; ``background_core``: voxels fixed to the background. None when no
+        mark contradicts ``initial`` (a plain warm start, free to evolve everywhere).
+    """
+    shape = initial.shape
+    pieces = []
+    if seeds is not None:
+        for k in np.unique(seeds[seeds > 0]):
+            wrong = (seeds == k) & (initial != k)
+            if wrong.any():
+                pieces.append((int(k), wrong, initial == k))
+    if background is not None:
+        wrong = background & (initial > 0)
+        if wrong.any():
+            pieces.append((0, wrong, initial == 0))
+    if not pieces:
+        return None
+    near = np.zeros(shape, dtype=bool)
+    label_cores, background_core = [], np.zeros(shape, dtype=bool)
+    floor = 8.0 * min(spacing)
+    for k, wrong, agrees in pieces:
+        if not agrees.any():  # nothing agrees anywhere: the whole result may change
+            near[...] = True
+            continue
+        to_agreement = ndimage.distance_transform_edt(~agrees, sampling=spacing)
+        components, n = ndimage.label(wrong)
+        for box, index in zip(ndimage.find_objects(components), range(1, n + 1)):
+            piece = components[box] == index
+            half_width = float(to_agreement[box][piece].max())
+            reach = max(spread * half_width + 2.0 * depth(piece, spacing), floor)
+            grown = tuple(slice(max(b.start - m, 0), min(b.stop + m, size))
+                          for b, m, size in zip(box, [int(np.ceil(reach / h)) + 1 for h in spacing], shape))
+            mark = np.zeros([g.stop - g.start for g in grown], dtype=bool)
+            mark[tuple(slice(b.start - g.start, b.stop - g.start) for b, g in zip(box, grown))] = piece
+            distance = ndimage.distance_transform_edt(~mark, sampling=spacing)
+            near[grown] |= distance <= reach
+            sure = (distance <= core * half_width) & ~agrees[grown]
+            if k:
+                label_cores.append((k, _embed(sure, grown, shape)))
+            else:
+                background_core[grown] |= sure
+    return near, label_cores, background_core
+
+
+def _embed(mask, box, shape):
+    out = np.zeros(shape, dtype=bool)
+    out[box] = mask
+    return out
 
 
 # ------------------------------------------------------------------------- regions of interest
