@@ -243,3 +243,28 @@ def test_half_unlike_distance_equals_the_sorted_definition():
         expected = by_sorting(distance, unlike)
         assert _half_unlike_distance(distance, unlike, n_bins=int(rng.integers(1, 40))) == expected
         assert _half_unlike_distance(distance, unlike) == expected
+
+
+@pytest.mark.parametrize("model", ["gaussian", "mean"])
+@pytest.mark.parametrize("shape, spacing, scope", [((64, 72), None, "all"), ((64, 72), None, "object"),
+                                                   ((64, 72), None, "inside"),
+                                                   ((12, 40, 36), (3.0, 1.0, 1.0), "object")])
+def test_compiled_and_numpy_decisions_give_the_same_states(model, shape, spacing, scope):
+    """The compiled two-phase loop and the numpy step are one method: same phases, same energies."""
+    centre = tuple(n // 2 for n in shape)
+    image, _ = disk_image(shape=shape, centre=centre, radius=min(shape) // 3, noise=0.3)
+    prepared = prepare(image, small_start(shape, centre, half=3), spacing=spacing, scope=scope)
+    runs = {decision: [(i, p.copy(), e) for i, p, e in threshold_dynamics(prepared, model=model, decision=decision)]
+            for decision in ("compiled", "numpy")}
+    assert len(runs["compiled"]) == len(runs["numpy"]) > 1
+    for (i, a, e), (j, b, f) in zip(runs["compiled"], runs["numpy"]):
+        assert i == j and e == f
+        np.testing.assert_array_equal(a, b)
+
+
+def test_the_compiled_decision_is_refused_where_it_does_not_apply():
+    image, _ = disk_image()
+    rgb = np.stack([image, image**2, -image], axis=-1)
+    prepared = prepare(rgb, small_start(image.shape, (48, 48)), channel_axis=-1)
+    with pytest.raises(ValueError, match="compiled decision needs two grey phases"):
+        next(threshold_dynamics(prepared, decision="compiled"))
