@@ -109,3 +109,50 @@ def test_refuses_to_replace_an_existing_store(tmp_path):
     (tmp_path / "o.zarr").mkdir()
     with pytest.raises(OSError, match="already exists.*overwrite"):
         segment_chunked(image, start, out=tmp_path / "o.zarr")
+
+
+def _both(image, start, tmp_path, **params):
+    """(in-memory outcome, chunked outcome): the labels, or the error's type and message."""
+    outcomes = []
+    for run in (lambda: hs.segment(image, start, scope="all", coarse_to_fine=False, model="mean", **params),
+                lambda: segment_chunked(image, start, out=tmp_path / f"o{len(outcomes)}.zarr", model="mean",
+                                        **params).compute()):
+        try:
+            outcomes.append(run())
+        except (ValueError, TypeError) as error:
+            outcomes.append((type(error), str(error)))
+    return outcomes
+
+
+@pytest.mark.parametrize("case", ["fractional start", "negative start", "empty start", "marks only on NaN",
+                                  "unknown parameter", "bad tau"])
+def test_chunked_refuses_what_the_in_memory_path_refuses(tmp_path, case):
+    image, start = _volume(dtype=np.float32)
+    params = {}
+    if case == "fractional start":
+        start = start * 0.5
+    elif case == "negative start":
+        start = start.astype(np.int32) * -1
+    elif case == "empty start":
+        start = np.zeros_like(start)
+    elif case == "marks only on NaN":
+        image[start == 9] = np.nan
+    elif case == "unknown parameter":
+        params = {"sigma": 2.0}
+    else:
+        params = {"tau": -1.0}
+    memory, chunked = _both(image, start, tmp_path, **params)
+    assert isinstance(memory, tuple), "the in-memory path accepted it"
+    assert chunked == memory
+
+
+def test_chunked_warns_and_returns_the_start_on_a_constant_image(tmp_path):
+    image, start = _volume()
+    image = np.full_like(image, 7)
+    with pytest.warns(UserWarning, match="the image is constant") as memory_warnings:
+        memory = hs.segment(image, start, scope="all", coarse_to_fine=False, model="mean")
+    with pytest.warns(UserWarning, match="the image is constant") as chunked_warnings:
+        chunked = segment_chunked(image, start, out=tmp_path / "o.zarr").compute()
+    assert str(chunked_warnings[0].message) == str(memory_warnings[0].message)
+    np.testing.assert_array_equal(chunked, memory)
+    np.testing.assert_array_equal(chunked, start)

@@ -1,13 +1,12 @@
 """The public entry points: :func:`segment`, :func:`evolve` and :func:`methods`."""
 
 import inspect
-import warnings
 from typing import NamedTuple
 
 import numpy as np
 
 from . import baselines, ictm
-from .inputs import check_memory, prepare, restore_labels
+from .inputs import check_memory, prepare, restore_labels, warn_constant_image
 from .marks import check_marks, start_with_seeds
 from .scope import make_scope
 
@@ -39,10 +38,10 @@ def _runner(method):
 
 
 def _check_params(runner, method, params):
-    if method == DEFAULT_METHOD:
-        accepted = [*ictm.HeatParameters.describe(), "iter_callback"]
-    else:
-        accepted = [name for name, p in inspect.signature(runner).parameters.items() if p.kind == p.KEYWORD_ONLY]
+    if method == DEFAULT_METHOD:  # names and values, as the chunked backend checks them
+        ictm.HeatParameters.from_keywords(**{k: v for k, v in params.items() if k != "iter_callback"})
+        return
+    accepted = [name for name, p in inspect.signature(runner).parameters.items() if p.kind == p.KEYWORD_ONLY]
     unknown = sorted(set(params) - set(accepted))
     if unknown:
         raise TypeError(
@@ -78,8 +77,7 @@ def evolve(image, start, *, method=DEFAULT_METHOD, channel_axis=None, spacing=No
     else:
         states = _single_state(lambda: constraints.fix(runner(prepared, constraints, **params)))
     if prepared.is_constant:
-        warnings.warn("the image is constant (it holds no contrast to follow); returning the start "
-                      "unchanged. Check the layer or channel you passed.", UserWarning, stacklevel=2)
+        warn_constant_image()
         kept = prepared.phases if marks.initial is None else marks.initial
         states = _single_state(lambda: constraints.fix(kept.copy()))
     return _as_steps(states, prepared)

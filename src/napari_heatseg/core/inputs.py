@@ -534,14 +534,26 @@ def _check_labels_have_data(phases, valid, values):
     """Every label must mark at least one finite pixel, or its region model is undefined."""
     if valid.all():
         return
-    seen = np.bincount(phases[valid], minlength=len(values) + 1)[1:]
-    empty = values[seen == 0]
+    refuse_labels_without_data(values, np.bincount(phases[valid], minlength=len(values) + 1)[1:])
+
+
+def refuse_labels_without_data(values, seen):
+    """Raise for the labels among ``values`` whose count of finite marked voxels ``seen`` is 0."""
+    empty = values[np.asarray(seen) == 0]
     if empty.size:
         raise ValueError(
             f"label(s) {', '.join(map(str, empty.tolist()))} of `start` lie only on NaN/inf pixels "
             f"of the image, so nothing tells what they look like; draw each label on some finite "
             f"pixels (or fill the image's non-finite pixels first)."
         )
+
+
+def warn_constant_image(stacklevel=3):
+    """Say that the image holds no contrast and that the start comes back unchanged."""
+    import warnings
+
+    warnings.warn("the image is constant (it holds no contrast to follow); returning the start "
+                  "unchanged. Check the layer or channel you passed.", UserWarning, stacklevel=stacklevel)
 
 
 def restore_labels(phases, prepared):

@@ -1,26 +1,32 @@
-"""Full-3D threshold dynamics on volumes larger than memory: dask arrays and zarr stores, by chunks.
+"""The heat method on volumes larger than memory: the same step on dask arrays and zarr stores.
 
-:func:`segment_chunked` mirrors :func:`napari_heatseg.segment` with ``method="heat"``,
-``scope="all"``, ``coarse_to_fine=False`` and no edge weighting, for the region models
-``"mean"`` and ``"gaussian"`` on grey images. Only the iteration is re-implemented, so that
-nothing has to fit in memory:
+:func:`segment_chunked` is ``napari_heatseg.segment(image, start, method="heat",
+scope="all", coarse_to_fine=False)`` for grey volumes and the region models ``"mean"`` and
+``"gaussian"``, run block by block so that nothing has to fit in memory. It is a second
+backend of the in-memory method, not a copy of it:
 
+- the start passes the same checks as in memory (:func:`~napari_heatseg.core.inputs.prepare`'s,
+  applied to its distinct values), the parameters are the same
+  :class:`~napari_heatseg.core.ictm.params.HeatParameters`, and a constant image warns and
+  returns the start as in memory;
 - normalisation: the 0.5 / 99.5 percentiles of the finite voxels are *exact* order
   statistics found by a few global histogram passes (no sample, no approximation), combined
-  with the same linear interpolation as :func:`numpy.percentile`;
-- the heat step: :func:`~napari_heatseg.core.heat.gaussian_blur` (reflect mode, truncate 4) on every chunk
-  through :func:`dask.array.map_overlap`, with an overlap of ``ceil(4 sigma)`` voxels per axis
-  and the true reflecting boundary at the volume's faces (``boundary="none"``);
-- region statistics (count, sum and sum of squares per phase) are global reductions over all
-  chunks at every iteration, never per chunk, so the answer does not depend on the chunking;
-- the phases live in zarr stores in a work folder, written chunk by chunk; the result is
-  written chunk by chunk to the output zarr store.
+  with the same ranks and interpolation as :func:`numpy.percentile`;
+- the heat step: :func:`~napari_heatseg.core.heat.gaussian_blur` (reflect mode, truncate 4)
+  on every block through :func:`dask.array.map_overlap`, with an overlap of the kernel's
+  radius per axis and the true reflecting boundary at the volume's faces;
+- the region models are fitted from the phases' moments summed over every block
+  (:meth:`~napari_heatseg.core.ictm.step.Problem.fit_moments`, never per block), so the
+  answer does not depend on the chunking; each block then takes the step of
+  :mod:`~napari_heatseg.core.ictm.step` (the same decision and boundary energy) on a
+  :class:`~napari_heatseg.core.ictm.levels.Level` of its own;
+- the phases live in zarr stores in a work folder, written block by block; the result is
+  written block by block to the output zarr store.
 
-Differences with the in-memory path, all at rounding level: region means are summed in
-float64 over chunks (the in-memory ``"mean"`` model averages in float32), so a voxel whose
-two phase costs tie to within ~1e-7 may fall the other way; the heat step is always the
-truncated Gaussian (the in-memory operator switches to the exact DCT when ``sigma > 8``
-voxels). On the test volumes the labels are identical.
+Differences with the in-memory path, all at rounding level: the moments are summed anew
+each iteration (in memory they are updated by the voxels that moved), and the heat step is
+always the truncated Gaussian (the in-memory operator switches to the exact DCT when
+``sigma > 8`` voxels). On the test volumes the labels are identical.
 """
 
 import math
@@ -31,10 +37,14 @@ from pathlib import Path
 import numpy as np
 
 from ..heat import gaussian_blur, kernel_radius
-from ..inputs import _check_spacing, interpolate_percentile, percentile_ranks, supported_float_type
+from ..inputs import (_check_spacing, _check_start, interpolate_percentile, percentile_ranks,
+                      refuse_labels_without_data, supported_float_type, warn_constant_image)
 from ..io import HeatsegIOError
-from ..models import make_model
-from .params import HeatParameters, default_parameters
+from ..models import phase_moments
+from ..scope import Scope
+from .levels import Level
+from .params import HeatParameters
+from .step import Problem, choose_decision, decide, interaction_energy, label_masks
 
 __all__ = ["CHUNKED_MODELS", "segment_chunked"]
 
@@ -131,55 +141,30 @@ def _diffuse_block(phases, label, sigma):
     return gaussian_blur((phases == label).astype(np.float32), sigma)
 
 
-def _stats(image, valid, phases, n_phases):
-    """Per phase: count, sum and sum of squares of the valid voxels (float64)."""
-    stats = np.zeros((n_phases, 3))
-    for k in range(n_phases):
-        v = image[(phases == k) & valid].astype(np.float64)
-        stats[k] = len(v), v.sum(), (v * v).sum()
-    return stats
+def _block_moments(image, valid, phases, n_phases):
+    """:func:`~napari_heatseg.core.models.phase_moments` of one block's valid voxels."""
+    counted = phases if valid.all() else np.where(valid, phases, n_phases)
+    return phase_moments(image.reshape(-1, 1), counted.ravel(), n_phases)
 
 
-def _fit(models, stats):
-    """Fit each model as on its phase's voxels, from the global count, sum and sum of squares.
-
-    The Gaussian model is fitted by its own ``fit`` on a two-point surrogate sample with the
-    same mean and variance (whatever its covariance rule, it depends on those only); the mean
-    model takes the global mean.
-    """
-    for model, (n, s, ss) in zip(models, stats):
-        if n == 0:
-            model.fit(np.empty((0, 1), np.float32))  # keeps the last fit (or the neutral one)
-            continue
-        mean = s / n
-        if hasattr(model, "cov"):
-            std = np.sqrt(max(ss / n - mean * mean, 0.0))
-            model.fit(np.array([[mean - std], [mean + std]]) if n > 1 else np.array([[mean]]))
-        else:
-            model.mean = np.array([mean], dtype=np.float32)
+def _add(moments, more):
+    return tuple(a + b for a, b in zip(moments, more))
 
 
-def _step_block(image, valid, phases, *diffused, models, lam, scale, path, region):
-    """One ICTM update of one chunk: writes the new phases, returns (energy, changed, stats)."""
+def _step_block(image, valid, phases, *diffused, problem, spacing, tau, path, region):
+    """One step of one block: writes its new phases; returns (boundary energy of the old
+    phases, voxels changed, moments of the new phases)."""
     import zarr
 
-    image = image[..., None]
-    costs = []
-    for model in models:
-        cost = model.cost(image)
-        cost[~valid] = 0.0
-        costs.append(lam * cost)
-    ones = np.float32(1.0)
-    all_diffused = [ones - sum(diffused), *diffused]
-    energy = sum(
-        float(np.sum(c + 0.5 * scale * (ones - d), where=(phases == k), dtype=np.float64))
-        for k, (c, d) in enumerate(zip(costs, all_diffused))
-    )
-    phi = np.stack([c - scale * d for c, d in zip(costs, all_diffused)])
-    new = np.argmin(phi, axis=0).astype(phases.dtype)
+    level = Level(image[..., None], valid, phases, Scope("all", problem.n_phases - 1, phases), spacing, tau,
+                  edge=0.0, variant="gaussian")
+    masks = label_masks(level, phases, problem.n_phases - 1)
+    energy = interaction_energy(level, phases, masks, diffused)
+    compiled = choose_decision(level, problem) == "compiled"
+    coefficients = problem.two_phase_coefficients() if compiled else None
+    new = decide(level, problem, None, list(diffused), [None] * len(diffused), coefficients, phases.dtype)
     zarr.open_array(path, mode="r+")[region] = new
-    stats = _stats(image[..., 0], valid, new, len(models))
-    return energy, int(np.count_nonzero(new != phases)), stats
+    return energy, int(np.count_nonzero(new != phases)), _block_moments(image, valid, new, problem.n_phases)
 
 
 def _regions(chunks):
@@ -194,10 +179,27 @@ def _new_store(path, shape, chunks, dtype):
     return zarr.create_array(store=str(path), shape=shape, chunks=chunks, dtype=dtype, overwrite=True)
 
 
-def segment_chunked(image, start, *, out, spacing=None, scope="all", tau=None, lam=None, model="mean",
-                    max_num_iter=200, tol=0.0, min_std=None, chunks=None, workdir=None,
+def _check_options(scope, params):
+    """The options the chunked backend does not have, refused with the way out."""
+    if scope != "all":
+        raise ValueError(f"scope={scope!r} is not supported by the chunked path; only 'all' is "
+                         f"(use napari_heatseg.segment in memory, or --stack for slices).")
+    refused = {"edge": lambda v: v != 0, "coarse_to_fine": bool}
+    unsupported = sorted(name for name, test in refused.items() if name in params and test(params[name]))
+    if unsupported:
+        raise ValueError(
+            f"the chunked path does not support {', '.join(unsupported)}; it runs the heat method with "
+            f"model 'mean' or 'gaussian', scope 'all', no edge weighting, no coarse-to-fine.")
+    checked = HeatParameters.from_keywords(**{k: v for k, v in params.items() if k != "coarse_to_fine"})
+    if checked.model not in CHUNKED_MODELS:
+        raise ValueError(f"model={checked.model!r} is not supported by the chunked path; use one of "
+                         f"{CHUNKED_MODELS}.")
+    return checked
+
+
+def segment_chunked(image, start, *, out, spacing=None, scope="all", chunks=None, workdir=None,
                     overwrite=False, iter_callback=None, **params):
-    """Segment a 3D dask array or zarr store chunk by chunk; the result goes to a zarr store.
+    """Segment a 2D or 3D dask array or zarr store block by block; the result goes to a zarr store.
 
     Same maths and parameters as ``napari_heatseg.segment(image, start, scope="all",
     coarse_to_fine=False, model=...)``; uses the active dask scheduler (a
@@ -214,12 +216,8 @@ def segment_chunked(image, start, *, out, spacing=None, scope="all", tau=None, l
     spacing : sequence of float, optional
         Physical voxel size per axis.
     scope : {'all'}
-        Only ``'all'`` is supported by chunks (``'object'`` needs connected components and
+        Only ``'all'`` is supported by blocks (``'object'`` needs connected components and
         ``'inside'`` the start at every step; use the in-memory path for them).
-    tau, lam, max_num_iter, tol, min_std
-        As for the heat method, with the same defaults (:func:`napari_heatseg.core.dynamics.threshold_dynamics`).
-    model : {'mean', 'gaussian'}
-        Region model; the mixture model needs per-iteration sampling and is refused.
     chunks : tuple of int, optional
         Rechunk the image to this chunk shape first.
     workdir : str or Path, optional
@@ -229,6 +227,10 @@ def segment_chunked(image, start, *, out, spacing=None, scope="all", tau=None, l
         Replace an existing ``out`` store.
     iter_callback : callable, optional
         Called as ``iter_callback(iteration, energy, changed)`` after every iteration.
+    **params
+        The heat parameters (:class:`~napari_heatseg.core.ictm.params.HeatParameters`) but
+        ``edge`` and ``coarse_to_fine``; ``model`` is ``'mean'`` (the default here) or
+        ``'gaussian'``.
 
     Returns
     -------
@@ -238,17 +240,8 @@ def segment_chunked(image, start, *, out, spacing=None, scope="all", tau=None, l
     import dask
     import dask.array as da
 
-    if params:
-        unsupported = ", ".join(sorted(params))
-        raise ValueError(
-            f"the chunked path does not support {unsupported}; it runs the heat method with "
-            f"model 'mean' or 'gaussian', scope 'all', no edge weighting, no coarse-to-fine."
-        )
-    if scope != "all":
-        raise ValueError(f"scope={scope!r} is not supported by the chunked path; only 'all' is "
-                         f"(use napari_heatseg.segment in memory, or --stack for slices).")
-    if model not in CHUNKED_MODELS:
-        raise ValueError(f"model={model!r} is not supported by the chunked path; use one of {CHUNKED_MODELS}.")
+    params.setdefault("model", "mean")
+    checked = _check_options(scope, params)
     image = _as_dask(image, "image")
     start = _as_dask(start, "start")
     image = image.rechunk(chunks if chunks is not None else image.chunksize)  # regular chunks for zarr
@@ -263,30 +256,24 @@ def segment_chunked(image, start, *, out, spacing=None, scope="all", tau=None, l
     if out.exists() and not overwrite:
         raise HeatsegIOError(f"{out} already exists; pass overwrite=True (CLI: --overwrite) to replace it.")
     spacing = _check_spacing(spacing, image.ndim)
+    resolved = checked.resolve_for(1, "all", spacing)  # grey volumes, as in memory
     finest = min(spacing)
-    checked = HeatParameters(tau=tau, lam=lam, model=model, max_num_iter=max_num_iter, tol=tol, min_std=min_std)
-    tau = 2.0 * finest**2 if tau is None else tau
-    defaults = default_parameters(model, 1)  # grey volumes, as the in-memory method
-    lam = defaults["lam"] if lam is None else lam
-    min_std = defaults["min_std"] if min_std is None else checked.min_std
-    unit_tau = tau / finest**2
-    sigma = [s if s >= 0.05 else 0 for s in (math.sqrt(2 * unit_tau) / (h / finest) for h in spacing)]
+    unit_spacing = tuple(h / finest for h in spacing)
+    unit_tau = resolved.tau / finest**2
+    sigma = [s if s >= 0.05 else 0 for s in (math.sqrt(2 * unit_tau) / h for h in unit_spacing)]
     depth = tuple(kernel_radius(s) for s in sigma)
     if any(d > c for d, c in zip(depth, image.chunksize)):
         raise ValueError(f"chunks {image.chunksize} are smaller than the heat kernel's reach {depth}; "
                          f"use larger chunks (chunks=...).")
-    scale = np.float32(np.sqrt(np.pi / unit_tau))
 
-    # start: label values and compact phases
-    values = np.unique(start.compute() if start.size <= 1 << 24 else da.unique(start).compute())
-    values = values[values != 0]
-    if values.size == 0:
-        raise ValueError("`start` marks nothing (all zeros); draw at least one label on the object.")
-    if np.any(values < 0):
-        raise ValueError("`start` has negative labels; use 0 for unmarked and positive integers.")
-    phase_dtype = np.int8 if len(values) < 127 else np.int32
-    phases0 = start.map_blocks(lambda b: np.where(b != 0, np.searchsorted(values, b) + 1, 0).astype(phase_dtype),
-                               dtype=phase_dtype)
+    # the start: prepare's checks on its distinct values, then compact phases
+    distinct = np.unique(start.compute() if start.size <= 1 << 24 else da.unique(start).compute())
+    _, values = _check_start(distinct, distinct.shape, distinct.shape, None)
+    phase_dtype = np.uint8 if len(values) < 256 else np.int32
+    lookup = values.astype(np.int64) if values.dtype != bool else np.array([1])
+    phases0 = start.map_blocks(
+        lambda b: np.where(b != 0, np.searchsorted(lookup, b.astype(np.int64)) + 1, 0).astype(phase_dtype),
+        dtype=phase_dtype)
 
     # normalisation: exact global percentiles
     work_dtype = supported_float_type(image.dtype if image.dtype != bool else np.uint8)
@@ -300,7 +287,7 @@ def segment_chunked(image, start, *, out, spacing=None, scope="all", tau=None, l
         low, high = work_dtype.type(vmin), work_dtype.type(vmax)
     normalised = work.map_blocks(_normalise_block, low, high, work_dtype, dtype=np.float32)
 
-    models = [make_model(model, 1, min_std=min_std) for _ in range(len(values) + 1)]
+    problem = Problem(len(values), 1, resolved)
     cleanup = workdir is None
     workdir = Path(tempfile.mkdtemp(prefix="heatseg-chunked-") if workdir is None else workdir)
     workdir.mkdir(parents=True, exist_ok=True)
@@ -310,44 +297,14 @@ def segment_chunked(image, start, *, out, spacing=None, scope="all", tau=None, l
         for path in stores:
             _new_store(path, image.shape, chunk_shape, phase_dtype)
         da.to_zarr(phases0, str(stores[0]), overwrite=True, compute=True)
-        stats = sum(dask.compute(*[
-            dask.delayed(_stats)(im, va, ph, len(models))
-            for im, va, ph in zip(normalised.to_delayed().ravel(), valid.to_delayed().ravel(),
-                                  da.from_zarr(str(stores[0])).to_delayed().ravel())
-        ]))
-        prev, cur, nxt = None, stores[0], stores[1]
-        spare = stores[2]
-        energy = np.inf
-        final = cur
-        for iteration in range(max_num_iter + 1):
-            _fit(models, stats)
-            phases = da.from_zarr(str(cur)).rechunk(image.chunks)
-            diffused = [phases.map_overlap(_diffuse_block, depth=depth, boundary="none", dtype=np.float32,
-                                           label=label, sigma=sigma).rechunk(image.chunks)
-                        for label in range(1, len(values) + 1)]  # (dask may merge a thin last chunk)
-            tasks = []
-            blocks = [normalised, valid, phases, *diffused]
-            delayed = [b.to_delayed(optimize_graph=False) for b in blocks]
-            for index, region in _regions(image.chunks):
-                parts = [d[index] for d in delayed]
-                tasks.append(dask.delayed(_step_block)(*parts, models=models, lam=np.float32(lam), scale=scale,
-                                                       path=str(nxt), region=region))
-            results = dask.compute(*tasks)
-            new_energy = sum(r[0] for r in results)
-            changed = sum(r[1] for r in results)
-            if new_energy > energy:  # as in memory: stop at the last good state
-                final = prev
-                break
-            energy = new_energy
-            final = cur
-            if iter_callback is not None:
-                iter_callback(iteration, energy, changed)
-            if iteration == max_num_iter or changed <= tol * image.size:
-                break
-            stats = sum(r[2] for r in results)
-            prev, cur, nxt = cur, nxt, (prev if prev is not None else spare)
-        lut = np.concatenate([[0], values]).astype(values.dtype)
-        result = da.from_zarr(str(final)).rechunk(image.chunks).map_blocks(lambda b: lut[b], dtype=values.dtype)
+        final = stores[0]
+        if vmin == vmax:  # no contrast: the start, as in memory
+            warn_constant_image(stacklevel=2)
+        else:
+            final = _iterate(normalised, valid, stores, image.chunks, problem, unit_spacing, unit_tau, sigma,
+                             depth, values, resolved, iter_callback)
+        table = np.concatenate([np.zeros(1, values.dtype), values])  # keeps the dtype (uint64 ids)
+        result = da.from_zarr(str(final)).rechunk(image.chunks).map_blocks(lambda b: table[b], dtype=values.dtype)
         if out.exists():
             shutil.rmtree(out) if out.is_dir() else out.unlink()
         da.to_zarr(result, str(out), overwrite=False)
@@ -355,6 +312,55 @@ def segment_chunked(image, start, *, out, spacing=None, scope="all", tau=None, l
         if cleanup:
             shutil.rmtree(workdir, ignore_errors=True)
     return da.from_zarr(str(out))
+
+
+def _iterate(normalised, valid, stores, chunks, problem, spacing, tau, sigma, depth, values, params,
+             iter_callback):
+    """Steps until convergence over the phase stores; returns the store of the last good state."""
+    import dask
+    import dask.array as da
+
+    n_phases = len(values) + 1
+    stats = _sum_moments(dask.compute(*[
+        dask.delayed(_block_moments)(im, va, ph, n_phases)
+        for im, va, ph in zip(normalised.to_delayed().ravel(), valid.to_delayed().ravel(),
+                              da.from_zarr(str(stores[0])).to_delayed().ravel())]))
+    seen = stats[0][1:]
+    if not np.all(seen):
+        refuse_labels_without_data(values, seen)
+    prev, cur, nxt, spare = None, stores[0], stores[1], stores[2]
+    energy = np.inf
+    size = int(np.prod(normalised.shape))
+    for iteration in range(params.max_num_iter + 1):
+        data_energy = problem.fit_moments(stats)
+        phases = da.from_zarr(str(cur)).rechunk(chunks)
+        diffused = [phases.map_overlap(_diffuse_block, depth=depth, boundary="none", dtype=np.float32,
+                                       label=label, sigma=sigma).rechunk(chunks)
+                    for label in range(1, n_phases)]  # (dask may merge a thin last chunk)
+        delayed = [b.to_delayed(optimize_graph=False) for b in (normalised, valid, phases, *diffused)]
+        tasks = [dask.delayed(_step_block)(*[d[index] for d in delayed], problem=problem, spacing=spacing,
+                                           tau=tau, path=str(nxt), region=region)
+                 for index, region in _regions(chunks)]
+        results = dask.compute(*tasks)
+        new_energy = data_energy + sum(r[0] for r in results)
+        changed = sum(r[1] for r in results)
+        if new_energy > energy:  # as in memory: stop at the last good state
+            return prev
+        energy = new_energy
+        if iter_callback is not None:
+            iter_callback(iteration, energy, changed)
+        if iteration == params.max_num_iter or changed <= params.tol * size:
+            return cur
+        stats = _sum_moments([r[2] for r in results])
+        prev, cur, nxt = cur, nxt, (prev if prev is not None else spare)
+    return cur
+
+
+def _sum_moments(parts):
+    total = parts[0]
+    for part in parts[1:]:
+        total = _add(total, part)
+    return total
 
 
 def _as_dask(value, name):

@@ -51,9 +51,11 @@ class Level:
         Edge weighting strength (:func:`edge_weight`).
     domain : ndarray of bool, optional
         Where labels may go (None: everywhere).
+    variant : {'auto', 'gaussian', 'dct'}
+        The heat operator's variant (:class:`~napari_heatseg.core.heat.HeatOperator`).
     """
 
-    def __init__(self, image, valid, start, scope, spacing, tau, edge, domain=None):
+    def __init__(self, image, valid, start, scope, spacing, tau, edge, domain=None, variant="auto"):
         self.image = np.ascontiguousarray(image)  # a crop's view would be copied by every flat look-up
         self.domain = domain  # where labels may go (None: everywhere)
         self.valid = np.ascontiguousarray(valid) if domain is None else valid & domain
@@ -61,7 +63,7 @@ class Level:
         self.start = start
         self.scope = scope
         self.spacing = spacing
-        self.heat = HeatOperator(start.shape, tau, spacing)
+        self.heat = HeatOperator(start.shape, tau, spacing, variant)
         self.scale = np.float32(np.sqrt(np.pi / tau))
         weight = edge_weight(image, spacing, edge)
         self.sqrt_w = None if weight is None else np.sqrt(weight)

@@ -147,34 +147,42 @@ class HeatParameters:
     def resolve(self, prepared):
         """A copy with every ``None`` replaced by its default for ``prepared`` (see
         :func:`default_parameters` and :meth:`default_tau`)."""
-        defaults = default_parameters(self.model, prepared.image.shape[-1], prepared.scope)
+        marked = np.count_nonzero(prepared.phases) if prepared.scope == "inside" else None
+        return self.resolve_for(prepared.image.shape[-1], prepared.scope, prepared.spacing, marked)
+
+    def resolve_for(self, n_channels, scope, spacing, marked_voxels=None):
+        """:meth:`resolve` from the facts it needs: the number of channels, the scope, the
+        spacing and (``scope="inside"``) the number of marked voxels."""
+        defaults = default_parameters(self.model, n_channels, scope)
+        finest = min(spacing)
         if self.tau is not None:
-            unit_tau = self.tau / min(prepared.spacing) ** 2
+            unit_tau = self.tau / finest**2
             low, high = _UNIT_TAU_RANGE
             if not low <= unit_tau <= high:
                 raise ValueError(
-                    f"`tau` = {self.tau!r} is {unit_tau:.3g} finest voxels squared (spacing "
-                    f"{prepared.spacing}); the heat kernel then spans {'nothing' if unit_tau < low else 'more than any grid'}. "
-                    f"Pass tau between {low * min(prepared.spacing) ** 2:.3g} and {high * min(prepared.spacing) ** 2:.3g} "
-                    f"in the spacing's units squared (sigma = sqrt(2 tau)), or leave it out for the default.")
+                    f"`tau` = {self.tau!r} is {unit_tau:.3g} finest voxels squared (spacing {tuple(spacing)}); "
+                    f"the heat kernel then spans {'nothing' if unit_tau < low else 'more than any grid'}. "
+                    f"Pass tau between {low * finest**2:.3g} and {high * finest**2:.3g} in the spacing's "
+                    f"units squared (sigma = sqrt(2 tau)), or leave it out for the default.")
         return replace(
             self,
-            tau=self.default_tau(prepared) if self.tau is None else self.tau,
+            tau=self.default_tau(spacing, marked_voxels) if self.tau is None else self.tau,
             lam=defaults["lam"] if self.lam is None else self.lam,
             min_std=defaults["min_std"] if self.min_std is None else self.min_std,
         )
 
     @staticmethod
-    def default_tau(prepared):
-        """sigma = 2 finest voxels; for ``scope="inside"`` at least 2.5 % of the marked region's size.
+    def default_tau(spacing, marked_voxels=None):
+        """sigma = 2 finest voxels; for ``scope="inside"`` (``marked_voxels`` given) at least
+        2.5 % of the marked region's size.
 
         A box drawn around an object says how large the object is, so the smoothing scale
         follows it (the boundary length term then means the same for a small and a large box).
         """
-        sigma = 2.0 * min(prepared.spacing)
-        if prepared.scope == "inside":
-            volume = np.count_nonzero(prepared.phases) * np.prod(prepared.spacing)
-            sigma = max(sigma, 0.025 * volume ** (1.0 / prepared.phases.ndim))
+        sigma = 2.0 * min(spacing)
+        if marked_voxels is not None:
+            volume = marked_voxels * np.prod(spacing)
+            sigma = max(sigma, 0.025 * volume ** (1.0 / len(spacing)))
         return sigma**2 / 2.0
 
     @property

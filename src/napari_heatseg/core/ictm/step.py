@@ -26,7 +26,7 @@ import numpy as np
 from ..models import cost_differences, grey_difference, make_model
 from .kernels import two_phase_decision, two_phase_sums
 
-__all__ = ["DECISIONS", "Problem", "choose_decision", "iterate"]
+__all__ = ["DECISIONS", "Problem", "choose_decision", "decide", "interaction_energy", "iterate", "label_masks"]
 
 DECISIONS = ("auto", "compiled", "numpy")
 
@@ -44,11 +44,7 @@ class Problem:
         models fitted from moments, whose data energy follows from the moments) and the data
         energy ``lam sum_k <u_k, D_k>``."""
         if self.models[0].from_moments:
-            stats = level.moments(phases, self.n_phases)
-            for k, model in enumerate(self.models):
-                model.fit_moments(*(s[k] for s in stats))
-            energy = sum(m.total_cost(*(s[k] for s in stats)) for k, m in enumerate(self.models))
-            return None, float(self.lam) * energy
+            return None, self.fit_moments(level.moments(phases, self.n_phases))
         masks = [np.logical_not(np.logical_or.reduce(label_masks)), *label_masks]
         for model, mask in zip(self.models, masks):
             model.fit(level.image[mask & level.valid])
@@ -57,6 +53,19 @@ class Problem:
             for cost in costs:
                 cost[level.invalid] = 0.0  # non-finite pixels carry no data term
         return costs, float(self.lam) * sum(level.inner(c, m) for c, m in zip(costs, masks))
+
+    def fit_moments(self, stats):
+        """Refit every phase's model from its moments ``(count, sum, outer)`` (one entry per
+        phase, as :func:`~napari_heatseg.core.models.phase_moments` gives them); returns the
+        data energy ``lam sum_k <u_k, D_k>``."""
+        for k, model in enumerate(self.models):
+            model.fit_moments(*(s[k] for s in stats))
+        return float(self.lam) * sum(m.total_cost(*(s[k] for s in stats)) for k, m in enumerate(self.models))
+
+    def two_phase_coefficients(self):
+        """``(A, B, C)`` of ``lam (D_1 - D_0)`` for the compiled decision, or None while it
+        is not such a quadratic (see :func:`~napari_heatseg.core.models.grey_difference`)."""
+        return grey_difference(self.models[1], self.models[0], self.lam)
 
     def differences(self, level, costs):
         """``lam (D_k - D_0)`` for the label phases ``k >= 1`` and the relative cost of phase 0
@@ -101,10 +110,18 @@ def _lowest(psi, allowed, baseline, dtype):
     return out
 
 
-def _energy(level, phases, masks, diffused, data_energy):
-    """The state's energy: ``data_energy + s/2 (<1, ones> - kept)``, with ``kept = sum_k <u_k,
-    d_k>`` over every phase (phase 0 through ``d_0 = ones - sum_k d_k``). Two phases sum in
-    one compiled pass, whichever decision the level uses."""
+def label_masks(level, phases, n_labels):
+    """The indicator of each label phase, as boolean masks (a 0/1 map is its own)."""
+    if n_labels == 1 and phases.dtype == np.uint8:
+        return [phases.view(bool)]
+    return [np.equal(phases, k, out=level.scratch(("mask", k), bool)) for k in range(1, n_labels + 1)]
+
+
+def interaction_energy(level, phases, masks, diffused):
+    """The boundary term ``s/2 (<1, ones> - kept)`` of the state, with ``kept = sum_k <u_k,
+    d_k>`` over every phase (phase 0 through ``d_0 = ones - sum_k d_k``). A sum over voxels,
+    so the chunked backend adds it up over blocks. Two phases sum in one compiled pass,
+    whichever decision the level uses."""
     if len(diffused) == 1:
         own, labelled_sum = two_phase_sums(diffused[0], phases)
         own = cross = [own]
@@ -116,7 +133,16 @@ def _energy(level, phases, masks, diffused, data_energy):
     # <u_0, d_0> = <u_0, ones> - <1, labelled> + sum_{k>0} <u_k, labelled>
     background = level.total_ones - sum(level.inner(level.ones, m) for m in masks)
     kept = sum(own) + background - labelled_sum + sum(cross)
-    return data_energy + 0.5 * float(level.scale) * (level.total_ones - kept)
+    return 0.5 * float(level.scale) * (level.total_ones - kept)
+
+
+def decide(level, problem, costs, diffused, allowed, coefficients, dtype):
+    """The phases minimising ``psi`` voxel by voxel: through the compiled loop when
+    ``coefficients`` (of a compiled level) are given, else through numpy."""
+    if coefficients is not None:  # one compiled pass (the same arithmetic as numpy's)
+        return two_phase_decision(level.image[..., 0], None if level.invalid is None else level.valid,
+                                  diffused[0], allowed[0], coefficients, level.scale, dtype)
+    return _decide_numpy(level, problem, costs, diffused, allowed, dtype)
 
 
 def _decide_numpy(level, problem, costs, diffused, allowed, dtype):
@@ -148,14 +174,10 @@ def iterate(level, problem, phases, max_num_iter, tol, decision="auto"):
     scope = level.scope
     energy = np.inf
     for iteration in range(max_num_iter + 1):
-        if n_labels == 1 and phases.dtype == np.uint8:  # a 0/1 map is its own indicator
-            masks = [phases.view(bool)]
-        else:
-            masks = [np.equal(phases, k, out=level.scratch(("mask", k), bool)) for k in range(1, n_labels + 1)]
+        masks = label_masks(level, phases, n_labels)
         costs, data_energy = problem.fit(level, phases, masks)
-        coefficients = grey_difference(problem.models[1], problem.models[0], problem.lam) if compiled else None
         diffused = [level.diffuse(m, out=level.scratch(("diffused", k))) for k, m in enumerate(masks, start=1)]
-        new_energy = _energy(level, phases, masks, diffused, data_energy)
+        new_energy = data_energy + interaction_energy(level, phases, masks, diffused)
         if new_energy > energy:  # rounding or a non-exact refit: stop at the last good state
             return
         energy = new_energy
@@ -163,12 +185,9 @@ def iterate(level, problem, phases, max_num_iter, tol, decision="auto"):
         if iteration == max_num_iter:
             return
         allowed = [scope.allowed(k, d, level) for k, d in enumerate(diffused, start=1)]
-        if coefficients is not None:  # one compiled pass (the same arithmetic as numpy's)
-            new_phases = two_phase_decision(level.image[..., 0], None if level.invalid is None else level.valid,
-                                            diffused[0], allowed[0], coefficients, level.scale, phases.dtype)
-        else:  # also a compiled level's step while a phase has never been fitted
-            new_phases = _decide_numpy(level, problem, costs, diffused, allowed, phases.dtype)
-        new_phases = scope.finish(new_phases, phases, level)
+        coefficients = problem.two_phase_coefficients() if compiled else None  # None: a phase never fitted
+        new_phases = scope.finish(decide(level, problem, costs, diffused, allowed, coefficients, phases.dtype),
+                                  phases, level)
         moved = np.flatnonzero(new_phases != phases)
         if moved.size <= tol * phases.size:
             return
