@@ -130,3 +130,12 @@ def test_bad_marks_get_a_clear_error(kwargs, match):
             given[name] = mark * value
     with pytest.raises((ValueError, TypeError), match=match):
         hs.segment(image, start, **given)
+
+
+def test_near_a_negative_click_the_result_only_shrinks():
+    image, big, small, grid = _disks()
+    positive = _click(grid, (48, 38)).astype(np.uint8)
+    first = hs.segment(image, np.zeros(big.shape, np.uint8), seeds=positive, scope="all")
+    corrected = hs.segment(image, np.zeros(big.shape, np.uint8), seeds=positive, scope="all",
+                           background=_click(grid, (48, 80)), initial=first)
+    assert not (corrected.astype(bool) & ~first.astype(bool)).any()
