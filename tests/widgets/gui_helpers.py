@@ -23,7 +23,8 @@ def choose(widget, image=None, start=None, **values):
     if start is not None:
         widget._start.value = start
     for name, value in values.items():
-        getattr(widget, f"_{name}").value = value
+        heat = {"max_iter": "max_num_iter"}.get(name, name)  # heat parameters: the core's names
+        (widget._heat[heat] if heat in widget._heat else getattr(widget, f"_{name}")).value = value
 
 
 def run_to_end(qtbot, widget, timeout=60_000):

@@ -47,7 +47,7 @@ def test_stall_benchmark_script_runs(viewer_widget):
     finally:
         sys.path.pop(0)
     viewer, widget = viewer_widget
-    widget._max_iter.value = 5
+    widget._heat["max_num_iter"].value = 5
     result = bench_gui_stall.run(viewer, widget, size=128)
     assert result["shape"] == (128, 128)
     runs = result["widget"]["runs"]

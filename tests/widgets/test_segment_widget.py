@@ -287,7 +287,7 @@ def test_every_method_runs_from_the_widget(viewer_widget, qtbot):
     assert set(widget._scope.choices) == {"object", "inside", "all"}
     for method in hs.methods():
         widget._method.value = method
-        assert widget._tau.native.isHidden() == (method != "heat")
+        assert widget._heat["tau"].native.isHidden() == (method != "heat")
         run_to_end(qtbot, widget)
         assert widget.status.value.startswith("done"), (method, widget.status.value)
         expected = hs.segment(image, start, method=method, spacing=(1.0, 1.0), **widget._params())

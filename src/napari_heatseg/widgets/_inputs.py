@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["LayerChoiceError", "SegmentInputs", "WHERE", "core_defaults", "image_data", "labels_start",
+__all__ = ["LayerChoiceError", "SegmentInputs", "WHERE", "image_data", "labels_start",
            "parse_label_ids", "spatial_layout"]
 
 #: Where the run happens: label shown in the widget -> internal name.
@@ -22,14 +22,6 @@ WHERE = {
 
 class LayerChoiceError(ValueError):
     """The chosen layers cannot be segmented together; the message says what to do."""
-
-
-def core_defaults():
-    """Keyword defaults of the heat method, read from the core's parameter object (never
-    copied here)."""
-    from napari_heatseg.core.ictm import HeatParameters
-
-    return {name: default for name, (default, _, _) in HeatParameters.describe().items()}
 
 
 @dataclass(frozen=True)

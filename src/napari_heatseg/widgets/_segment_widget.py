@@ -3,8 +3,8 @@
 import threading
 
 import numpy as np
-from magicgui.widgets import (CheckBox, ComboBox, Container, FloatSlider, FloatSpinBox, Label, LineEdit,
-                              PushButton, RadioButtons, SpinBox, TextEdit)
+from magicgui.widgets import (CheckBox, ComboBox, Container, Label, LineEdit, PushButton, RadioButtons, SpinBox,
+                              TextEdit)
 from napari.layers import Image, Labels, Shapes
 from napari.utils.notifications import show_error, show_info, show_warning
 from qtpy.QtCore import QEvent, QObject, QTimer
@@ -14,8 +14,9 @@ from qtpy.QtWidgets import QTextEdit
 import napari_heatseg as hs
 from napari_heatseg.core.ictm import kernels
 
-from ._inputs import (WHERE, LayerChoiceError, SegmentInputs, core_defaults, image_data, labels_start,
+from ._inputs import (WHERE, LayerChoiceError, SegmentInputs, image_data, labels_start,
                       parse_label_ids, spatial_layout)
+from ._params import heat_parameter_values, heat_parameter_widgets
 from ._layers import PREVIEW_NAME, apply_labels, spatial_transform
 from ._run import RunController
 from ._shapes import shapes_start
@@ -58,7 +59,6 @@ class SegmentWidget(Container):
         self._image_transform = None
         self._closed = False
         self.controller = RunController(self._show, self._done)
-        defaults = core_defaults()
 
         self._image = ComboBox(label="image", choices=self._choices(Image),
                                tooltip="The image to segment (2D or 3D; RGB and multichannel too).")
@@ -80,21 +80,7 @@ class SegmentWidget(Container):
         self._where = ComboBox(label="where", choices=list(WHERE), value="whole image/volume",
                                tooltip="current slice of a 3D stack, the whole image/volume, or slice by "
                                        "slice from the annotated slice(s), each started from its neighbour.")
-        self._tau = FloatSpinBox(label="tau (0 = auto)", value=0.0, min=0.0, max=1e6, step=0.5,
-                                 tooltip="Diffusion time in physical units squared (sigma = sqrt(2 tau)). "
-                                         "Larger: smoother, rounder masks. 0: sigma = 2 finest voxels.")
-        self._lam = FloatSpinBox(label="lambda (0 = auto)", value=0.0, min=0.0, max=1e6, step=0.1,
-                                 tooltip="Weight of the image fit against boundary length. Larger follows "
-                                         "the image more closely; smaller gives smoother masks. 0: default.")
-        self._model = ComboBox(label="region model", choices=["gaussian", "gmm", "mean"],
-                               value=defaults["model"],
-                               tooltip="gaussian: mean and covariance per region; gmm: a mixture (textured "
-                                       "or colour regions); mean: Chan-Vese piecewise constant.")
-        self._edge = FloatSlider(label="edge", value=defaults["edge"], min=0.0, max=1.0, step=0.05,
-                                 tooltip="0..1: how strongly boundaries prefer image edges (0 = off).")
-        self._max_iter = SpinBox(label="max iterations", value=defaults["max_num_iter"], min=0, max=100_000,
-                                 tooltip="Largest number of iterations at full resolution.")
-        self._heat_params = [self._tau, self._lam, self._model, self._edge, self._max_iter]
+        self._heat = heat_parameter_widgets(("tau", "lam", "model", "edge", "max_num_iter"))
 
         self.run_button = PushButton(text="Run", tooltip="Start, or resume a paused run.")
         self.pause_button = PushButton(text="Pause")
@@ -121,7 +107,7 @@ class SegmentWidget(Container):
         self.table.native.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
 
         self.extend([self._image, self._channel, self._start, self._label_ids, self._shape_label,
-                     self._method, self._scope, self._where, *self._heat_params, buttons, self.status,
+                     self._method, self._scope, self._where, *self._heat.values(), buttons, self.status,
                      self._target, self._mode, self.apply_button, self._reference, self._foreground_only,
                      self.compare_button,
                      self.table])
@@ -188,19 +174,14 @@ class SegmentWidget(Container):
             self._watched_shapes = None
 
     def _show_heat_params(self, method):
-        for widget in self._heat_params:
+        for widget in self._heat.values():
             widget.visible = method == "heat"
 
     # ---- inputs ------------------------------------------------------------------------------
     def _params(self):
         if self._method.value != "heat":
             return {}
-        params = {"model": self._model.value, "edge": float(self._edge.value),
-                  "max_num_iter": int(self._max_iter.value)}
-        for name, widget in (("tau", self._tau), ("lam", self._lam)):
-            if widget.value > 0:
-                params[name] = float(widget.value)
-        return params
+        return heat_parameter_values(self._heat)
 
     def gather_inputs(self):
         """Build :class:`SegmentInputs` from the widget; raise LayerChoiceError if impossible."""

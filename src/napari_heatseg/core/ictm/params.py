@@ -94,11 +94,11 @@ class HeatParameters:
     tau: float | None = _param(None, "Diffusion time (physical units squared; sigma = sqrt(2 tau)). "
                                "Larger: smoother, rounder masks. Auto: sigma = 2 finest voxels.",
                                lambda v: _positive("tau", v),
-                               label="smoothing time (tau)", min=0.0, max=1e6, step=0.5)
+                               label="smoothing tau", min=0.0, max=1e6, step=0.5)
     lam: float | None = _param(None, "Weight of the image fit against boundary length. Larger follows "
                                "the image more closely; smaller gives smoother masks.",
                                lambda v: _positive("lam", v, _LAM_MAX),
-                               label="image fit (lambda)", min=0.0, max=1e6, step=0.1)
+                               label="image fit lambda", min=0.0, max=1e6, step=0.1)
     model: str = _param("gaussian", "gaussian: mean and covariance per region; gmm: a mixture (textured "
                         "or colour regions); mean: Chan-Vese piecewise constant.",
                         lambda v: _choice("model", v, tuple(MODELS), "region model"), label="region model",
