@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import tifffile
 
-from napari_heatseg.core.io import HeatsegIOError, atomic_write, read_image, stem, write_labels
+from napari_heatseg.core.io import HeatsegIOError, read_image, stem
+from napari_heatseg.core.outputs import atomic_write, write_labels
 
 
 @pytest.fixture
