@@ -28,8 +28,11 @@ from . import api
 from .io import SUFFIXES, HeatsegIOError, label_suffix, read_image, stem, suffix
 from .outputs import atomic_write, check_separate, write_labels
 
-__all__ = ["dask_client", "find_inputs", "make_jobs", "output_path", "run_job", "run_jobs", "segment_file",
+__all__ = ["CONNECT_TIMEOUT", "dask_client", "find_inputs", "make_jobs", "output_path", "run_job", "run_jobs", "segment_file",
            "sidecar_path", "target_names"]
+
+
+CONNECT_TIMEOUT = "10s"  # how long dask_client tries to reach a scheduler
 
 
 def find_inputs(folder):
@@ -307,7 +310,7 @@ def dask_client(*, workers=1, scheduler=None):
 
     if scheduler is not None:
         try:
-            client = Client(scheduler, timeout="10s")
+            client = Client(scheduler, timeout=CONNECT_TIMEOUT)
         except (OSError, ValueError) as exc:
             raise HeatsegIOError(f"cannot reach the dask scheduler at {scheduler} ({exc}); check the address "
                                  f"and that the scheduler is running.") from None
