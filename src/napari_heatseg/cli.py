@@ -388,7 +388,7 @@ def main(argv=None):
     except MemoryError as exc:
         detail = str(exc).strip() or "out of memory"
         print(f"heatseg {args.command}: error: {detail}; to go on, use a smaller image, --stack independent, "
-              f"or the chunked dask path (napari_heatseg.core.chunked).", file=sys.stderr)
+              f"or the chunked dask path (napari_heatseg.core.ictm.chunked).", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(f"heatseg {args.command}: interrupted; nothing half-written was left behind.", file=sys.stderr)
