@@ -368,31 +368,35 @@ def _parser():
 
 def main(argv=None):
     """Entry point of the ``heatseg`` command; returns the exit status."""
-    args = _parser().parse_args(argv)
+    name = "heatseg"
+    try:  # Ctrl+C at any moment, even while the modules load, ends with one line
+        args = _parser().parse_args(argv)
+        name = f"heatseg {args.command}"
+        return _run(args, name)
+    except KeyboardInterrupt:
+        print(f"{name}: interrupted; nothing half-written was left behind.", file=sys.stderr)
+        return 130
+
+
+def _run(args, name):
+    """Run the command; every error the user can act on becomes one line on stderr and status 1."""
     from napari_heatseg.core.io import HeatsegIOError
 
     try:
         return args.run(args)
     except (UserError, HeatsegIOError, ValueError, TypeError) as exc:
-        print(f"heatseg {args.command}: error: {exc}", file=sys.stderr)
-        return 1
+        message = str(exc)
     except OverflowError as exc:
-        print(f"heatseg {args.command}: error: a number is out of range ({exc}); give smaller --param or "
-              f"--spacing values.", file=sys.stderr)
-        return 1
+        message = f"a number is out of range ({exc}); give smaller --param or --spacing values."
     except OSError as exc:  # a full disk, an unwritable folder, ... (HeatsegIOError is caught above)
         from napari_heatseg.core.outputs import describe_os_error
 
-        print(f"heatseg {args.command}: error: {describe_os_error(exc)}", file=sys.stderr)
-        return 1
+        message = describe_os_error(exc)
     except MemoryError as exc:
-        detail = str(exc).strip() or "out of memory"
-        print(f"heatseg {args.command}: error: {detail}; to go on, use a smaller image, --stack independent, "
-              f"or the chunked dask path (napari_heatseg.core.ictm.chunked).", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print(f"heatseg {args.command}: interrupted; nothing half-written was left behind.", file=sys.stderr)
-        return 130
+        message = (f"{str(exc).strip() or 'out of memory'}; to go on, use a smaller image, --stack independent, "
+                   f"or the chunked dask path (napari_heatseg.core.ictm.chunked).")
+    print(f"{name}: error: {message}", file=sys.stderr)
+    return 1
 
 
 if __name__ == "__main__":
