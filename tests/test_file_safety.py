@@ -239,6 +239,14 @@ def test_a_link_to_an_input_in_the_output_folder_is_not_a_finished_output(tmp_pa
     assert _snapshot(tmp_path / "in") == before
 
 
+def test_a_folder_named_like_an_image_is_reported(tmp_path, nuclei, capsys):
+    _images(tmp_path / "in", nuclei, n=1)
+    (tmp_path / "in" / "scan.tif").mkdir()  # not an image, yet named like one
+    assert main(_batch(tmp_path)) == 1
+    report = capsys.readouterr().out
+    assert "done 1, skipped 0, failed 1" in report and "scan.tif" in report and "is a folder" in report
+
+
 # ------------------------------------------------------------------- 5. name collisions
 
 @pytest.mark.parametrize("names, clash", [(["a.jpg", "a.png"], "a.jpg and a.png would both write a.png"),
