@@ -28,8 +28,8 @@ from . import api
 from .io import SUFFIXES, HeatsegIOError, label_suffix, read_image, stem, suffix
 from .outputs import atomic_write, check_separate, write_labels
 
-__all__ = ["CONNECT_TIMEOUT", "dask_client", "find_inputs", "make_jobs", "output_path", "run_job", "run_jobs", "segment_file",
-           "sidecar_path", "target_names"]
+__all__ = ["CONNECT_TIMEOUT", "dask_client", "find_inputs", "make_jobs", "output_path", "run_job", "run_jobs",
+           "segment_file", "sidecar_path", "target_names"]
 
 
 CONNECT_TIMEOUT = "10s"  # how long dask_client tries to reach a scheduler
