@@ -189,3 +189,18 @@ def test_check_separate_names_how_an_output_meets_an_input(tmp_path, output, how
     with pytest.raises(HeatsegIOError, match=f"-o .* {how} the input IMAGE"):
         check_separate([("-o", tmp_path / output)], inputs)
     check_separate([("-o", tmp_path / "elsewhere.tif")], inputs)  # apart: no error
+
+
+def test_folder_lock_without_hard_links(tmp_path, monkeypatch):
+    from napari_heatseg.core.outputs import folder_lock
+
+    def no_links(*args):
+        raise OSError(1, "Operation not permitted")  # FAT, some network shares
+
+    monkeypatch.setattr(os, "link", no_links)
+    with folder_lock(tmp_path) as lock:
+        assert lock.read_text().split()[0] == str(os.getpid())
+        with pytest.raises(HeatsegIOError, match="another heatseg run"):
+            with folder_lock(tmp_path):
+                pass
+    assert list(tmp_path.iterdir()) == []

@@ -293,6 +293,17 @@ def _read_lock(lock):
         return None
 
 
+def _create_lock(tmp, lock, mine):
+    """Create ``lock`` holding ``mine``, or raise ``FileExistsError``."""
+    try:
+        os.link(tmp, lock)  # atomic: the lock appears whole, or not at all
+    except FileExistsError:
+        raise
+    except OSError:  # no hard links on this file system (FAT, some shares): create it exclusively
+        with os.fdopen(os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644), "w") as fh:
+            fh.write(mine)
+
+
 def _take_lock(lock, mine):
     fd, tmp = tempfile.mkstemp(prefix=_part_prefix(lock), suffix=".part", dir=lock.parent)
     try:
@@ -300,7 +311,7 @@ def _take_lock(lock, mine):
             fh.write(mine)
         for _ in range(5):
             try:
-                os.link(tmp, lock)  # atomic: the lock appears whole, or not at all
+                _create_lock(tmp, lock, mine)
                 return
             except FileExistsError:
                 pass
