@@ -112,9 +112,10 @@ def test_killed_chunked_write_never_leaves_a_cut_store(tmp_path):
                           dtype=array.dtype)[:] = array
     inputs = _snapshot(tmp_path / "image.zarr", tmp_path / "start.zarr")
 
-    def segment(out, iterations, *extra):
+    def segment(out, iterations, *extra):  # the phases' work folder in tmp_path: a killed run leaves it there
         return _heatseg("segment", tmp_path / "image.zarr", "--start", tmp_path / "start.zarr", "-o", out,
-                        "--scope", "all", "--param", "model='mean'", "--param", f"max_num_iter={iterations}", *extra)
+                        "--scope", "all", "--param", "model='mean'", "--param", f"max_num_iter={iterations}",
+                        "--param", f"workdir='{tmp_path / 'work'}'", *extra)
 
     results = {}
     for iterations in (1, 8):  # an earlier result, and the one the killed runs make
