@@ -23,7 +23,6 @@ import pytest
 import tifffile
 
 from napari_heatseg.cli import main
-from napari_heatseg.core.io import read_image
 from napari_heatseg.samples import load_sample
 
 QUICK = ["--param", "max_num_iter=5"]
