@@ -13,7 +13,6 @@ stderr and exits with status 1 (2 for a malformed command line).
 
 import argparse
 import ast
-import contextlib
 import csv
 import io
 import os
@@ -96,60 +95,48 @@ def _progress(**kwargs):
     return tqdm(file=sys.stderr, dynamic_ncols=True, disable=None, **kwargs)
 
 
-def _same_file(a, b):
+def _make_folder(path, flag, *, parents=False):
     try:
-        return Path(a).resolve() == Path(b).resolve()
-    except OSError:
-        return False
+        path.mkdir(parents=parents, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"{flag} {path}: cannot create this folder ({exc.strerror or exc}); choose a folder you "
+                        f"can write to.") from None
 
 
 # ----------------------------------------------------------------------------------- segment
 
 def _cmd_segment(args):
-    import napari_heatseg as hs
-    from napari_heatseg.core.io import _check_target, read_image, write_labels
-    from napari_heatseg.core.stack import iter_stack
+    from napari_heatseg.core.batch import dask_client, segment_file
+    from napari_heatseg.core.outputs import check_separate, check_target, remove_stale_parts, write_labels
 
-    for name, path in (("IMAGE", args.image), ("--start", args.start)):
-        if _same_file(path, args.output):
-            raise UserError(f"-o {args.output} is the {name} file; heatseg never replaces its inputs.")
+    check_separate([("-o", args.output)], [("IMAGE", args.image), ("--start", args.start)])
     settings = _settings(args)
     if str(args.image).rstrip("/").endswith(".zarr"):
         return _segment_zarr(args, settings)
-    _check_target(args.output, args.overwrite)  # fail before the work, not after
-    image, file_spacing = read_image(args.image)
-    start, _ = read_image(args.start)
-    spatial_ndim = image.ndim - (settings["channel_axis"] is not None)
-    spacing = settings["spacing"] or (file_spacing if file_spacing and len(file_spacing) == spatial_ndim else None)
-    options = dict(method=settings["method"], scope=settings["scope"], channel_axis=settings["channel_axis"],
-                   spacing=spacing, **settings["params"])
+    output = Path(args.output)
+    if output.parent.is_dir():
+        remove_stale_parts(output.parent, [output.name])  # left by a killed run; a live run's are kept
+    check_target(output, args.overwrite)  # fail before the work, not after
     t0 = time.perf_counter()
-    if settings["stack"] is None:
-        labels = None
-        with _progress(desc="heatseg", unit="it") as bar:
-            for step in hs.evolve(image, start, **options):
-                labels = step.labels
-                bar.update(1)
-                if np.isfinite(step.energy):
-                    bar.set_postfix(energy=f"{step.energy:.4g}", refresh=False)
-    else:
-        with _progress(desc="slices", unit="slice") as bar, _executor(args.workers, settings["stack"]) as executor:
-            def tracked():
-                for item in iter_stack(image, start, mode=settings["stack"], axis=settings["axis"],
-                                       executor=executor, **options):
-                    bar.total = item[3]
-                    bar.update(1)
-                    yield item
-            labels = _assemble(start, image, settings, tracked())
-    like = args.image if str(args.output).lower().endswith((".nii", ".nii.gz")) and \
-        str(args.image).lower().endswith((".nii", ".nii.gz")) else None
-    path = write_labels(args.output, labels, spacing=spacing, overwrite=args.overwrite, like=like)
+    slices = settings["stack"] is not None
+    workers = args.workers if settings["stack"] == "independent" else 1
+    with _progress(desc="slices" if slices else "heatseg", unit="slice" if slices else "it") as bar, \
+            dask_client(workers=workers) as executor:
+        def progress(done, total, energy):
+            if total is not None:
+                bar.total = total
+            bar.update(1)
+            if energy is not None and np.isfinite(energy):
+                bar.set_postfix(energy=f"{energy:.4g}", refresh=False)
+        labels, spacing = segment_file(args.image, start=args.start, executor=executor, progress=progress,
+                                       **settings)
+    path = write_labels(output, labels, spacing=spacing, overwrite=args.overwrite, like=args.image)
     print(f"wrote {path} ({np.count_nonzero(labels)} labelled voxels, {time.perf_counter() - t0:.1f} s)")
     return 0
 
 
 def _segment_zarr(args, settings):
-    """A zarr volume: full 3D by chunks on the local dask scheduler (or --scheduler's cluster)."""
+    """A zarr volume: full 3D by chunks on the active dask scheduler."""
     from napari_heatseg.core.ictm.chunked import segment_chunked
 
     if not str(args.output).rstrip("/").endswith(".zarr") or not str(args.start).rstrip("/").endswith(".zarr"):
@@ -167,43 +154,11 @@ def _segment_zarr(args, settings):
     return 0
 
 
-@contextlib.contextmanager
-def _executor(workers, mode):
-    """A dask.distributed client on a LocalCluster for independent slices, or None."""
-    if workers <= 1 or mode != "independent":
-        yield None
-        return
-    from dask.distributed import Client, LocalCluster
-
-    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
-                      silence_logs=40) as cluster, Client(cluster) as client:
-        yield client
-
-
-def _assemble(start, image, settings, items):
-    """Put (index, slice labels, ...) items back into a volume of the stack's shape."""
-    from napari_heatseg.core.stack import _normalise_axes
-
-    channel_axis = settings["channel_axis"]
-    _, start_axis, _ = _normalise_axes(image, start, settings["axis"], channel_axis)
-    spatial_ndim = image.ndim - (channel_axis is not None)
-    if start.ndim == spatial_ndim - 1:
-        shape = list(start.shape)
-        shape.insert(start_axis, image.shape[settings["axis"]])
-        out = np.zeros(shape, dtype=start.dtype)
-    else:
-        out = np.array(start, copy=True)
-    for index, labels, _, _ in items:
-        target = [slice(None)] * out.ndim
-        target[start_axis] = index
-        out[tuple(target)] = labels
-    return out
-
-
 # ------------------------------------------------------------------------------------- batch
 
 def _cmd_batch(args):
-    from napari_heatseg.core.batch import clean_stale_parts, find_inputs, make_jobs, run_jobs
+    from napari_heatseg.core.batch import find_inputs, make_jobs, target_names
+    from napari_heatseg.core.outputs import check_separate, folder_lock, remove_stale_parts
 
     given = [x for x in (args.start, args.start_dir, args.start_method) if x]
     if len(given) != 1:
@@ -223,18 +178,25 @@ def _cmd_batch(args):
     settings = _settings(args)
     inputs = find_inputs(args.input_dir)
     out_dir = Path(args.output)
-    if _same_file(out_dir, args.input_dir) or (args.start_dir and _same_file(out_dir, args.start_dir)):
-        raise UserError(f"-o {out_dir} is an input folder; heatseg never replaces its inputs. Choose another folder.")
+    check_separate([("-o", out_dir)], [("IN_DIR", args.input_dir), ("--start-dir", args.start_dir),
+                                       ("--start", args.start)])
     if out_dir.exists() and not out_dir.is_dir():
         raise UserError(f"-o {out_dir} is a file; give a folder.")
     if not out_dir.parent.is_dir():
         raise UserError(f"-o {out_dir}: its parent folder {out_dir.parent} does not exist.")
-    out_dir.mkdir(exist_ok=True)
+    _make_folder(out_dir, "-o")
     if not os.access(out_dir, os.W_OK):
         raise UserError(f"-o {out_dir}: folder is not writable; choose another folder.")
-    stale = clean_stale_parts(out_dir, [p.name for p in inputs])
-    jobs, skipped = make_jobs(inputs, out_dir, settings=settings, start=args.start, start_dir=args.start_dir,
-                              start_method=args.start_method, overwrite=args.overwrite)
+    with folder_lock(out_dir):
+        stale = remove_stale_parts(out_dir, target_names(inputs, out_dir), every=True)
+        jobs, skipped = make_jobs(inputs, out_dir, settings=settings, start=args.start, start_dir=args.start_dir,
+                                  start_method=args.start_method, overwrite=args.overwrite)
+        return _run_batch(args, inputs, jobs, skipped, stale, out_dir)
+
+
+def _run_batch(args, inputs, jobs, skipped, stale, out_dir):
+    from napari_heatseg.core.batch import run_jobs
+
     where = f"scheduler {args.scheduler}" if args.scheduler else (
         f"{min(args.workers, len(jobs))} local workers" if args.workers > 1 and len(jobs) > 1 else "this process")
     print(f"heatseg batch: {len(inputs)} images, {len(skipped)} already done, {len(jobs)} to do, on {where}"
@@ -304,7 +266,7 @@ def _iou(truth, labels):
 
 def _cmd_demo(args):
     import napari_heatseg as hs
-    from napari_heatseg.core.io import atomic_write, write_labels
+    from napari_heatseg.core.outputs import atomic_write, write_labels
     from napari_heatseg.samples import SAMPLES, load_sample
 
     out_dir = Path(args.out)
@@ -313,7 +275,7 @@ def _cmd_demo(args):
     if out_dir.is_dir() and any(out_dir.iterdir()) and not args.overwrite:
         raise UserError(f"--out {out_dir} exists and is not empty; pass --overwrite to replace the demo "
                         f"files in it, or choose another folder.")
-    out_dir.mkdir(parents=True, exist_ok=True)
+    _make_folder(out_dir, "--out", parents=True)
     params = _parse_params(args.param)
     method = args.method
     if method not in hs.methods():
@@ -354,7 +316,7 @@ def _markdown(rows, method, params):
 
 
 def _write_tables(out_dir, rows, method, params):
-    from napari_heatseg.core.io import atomic_write
+    from napari_heatseg.core.outputs import atomic_write
 
     text = _markdown(rows, method, params) + "\n"
     atomic_write(out_dir / "results.md", lambda tmp: Path(tmp).write_text(text), overwrite=True)
@@ -406,22 +368,35 @@ def _parser():
 
 def main(argv=None):
     """Entry point of the ``heatseg`` command; returns the exit status."""
-    args = _parser().parse_args(argv)
+    name = "heatseg"
+    try:  # Ctrl+C at any moment, even while the modules load, ends with one line
+        args = _parser().parse_args(argv)
+        name = f"heatseg {args.command}"
+        return _run(args, name)
+    except KeyboardInterrupt:
+        print(f"{name}: interrupted; nothing half-written was left behind.", file=sys.stderr)
+        return 130
+
+
+def _run(args, name):
+    """Run the command; every error the user can act on becomes one line on stderr and status 1."""
     from napari_heatseg.core.io import HeatsegIOError
 
     try:
         return args.run(args)
     except (UserError, HeatsegIOError, ValueError, TypeError) as exc:
-        print(f"heatseg {args.command}: error: {exc}", file=sys.stderr)
-        return 1
+        message = str(exc)
+    except OverflowError as exc:
+        message = f"a number is out of range ({exc}); give smaller --param or --spacing values."
+    except OSError as exc:  # a full disk, an unwritable folder, ... (HeatsegIOError is caught above)
+        from napari_heatseg.core.outputs import describe_os_error
+
+        message = describe_os_error(exc)
     except MemoryError as exc:
-        detail = str(exc).strip() or "out of memory"
-        print(f"heatseg {args.command}: error: {detail}; to go on, use a smaller image, --stack independent, "
-              f"or the chunked dask path (napari_heatseg.core.chunked).", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print(f"heatseg {args.command}: interrupted; nothing half-written was left behind.", file=sys.stderr)
-        return 130
+        message = (f"{str(exc).strip() or 'out of memory'}; to go on, use a smaller image, --stack independent, "
+                   f"or the chunked dask path (napari_heatseg.core.ictm.chunked).")
+    print(f"{name}: error: {message}", file=sys.stderr)
+    return 1
 
 
 if __name__ == "__main__":

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import tifffile
 
-from napari_heatseg.core.io import HeatsegIOError, atomic_write, read_image, stem, write_labels
+from napari_heatseg.core.io import HeatsegIOError, read_image, stem
+from napari_heatseg.core.outputs import atomic_write, write_labels
 
 
 @pytest.fixture
@@ -164,3 +165,42 @@ def test_rgba_png_and_jpg_pictures_are_read_channels_last(tmp_path):
     np.testing.assert_array_equal(read_image(tmp_path / "p.png")[0], rgba)
     iio.imwrite(tmp_path / "p.jpg", rgba[..., :3])
     assert read_image(tmp_path / "p.jpg")[0].shape == (12, 16, 3)
+
+
+def test_folder_lock_keeps_a_second_holder_out_until_released(tmp_path):
+    from napari_heatseg.core.outputs import LOCK_NAME, folder_lock
+
+    with folder_lock(tmp_path) as lock:
+        assert lock.read_text().split()[0] == str(os.getpid())
+        with pytest.raises(HeatsegIOError, match=f"another heatseg run \\(pid {os.getpid()}\\)"):
+            with folder_lock(tmp_path):
+                pass
+        assert lock.exists()  # the refused taker leaves the holder's lock alone
+    assert not (tmp_path / LOCK_NAME).exists()
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("output, how", [("img.tif", "is"), ("data", "contains"), ("img.tif/x.tif", "lies inside")])
+def test_check_separate_names_how_an_output_meets_an_input(tmp_path, output, how):
+    from napari_heatseg.core.outputs import check_separate
+
+    (tmp_path / "data").mkdir()
+    inputs = [("IMAGE", tmp_path / ("data/img.tif" if how == "contains" else "img.tif"))]
+    with pytest.raises(HeatsegIOError, match=f"-o .* {how} the input IMAGE"):
+        check_separate([("-o", tmp_path / output)], inputs)
+    check_separate([("-o", tmp_path / "elsewhere.tif")], inputs)  # apart: no error
+
+
+def test_folder_lock_without_hard_links(tmp_path, monkeypatch):
+    from napari_heatseg.core.outputs import folder_lock
+
+    def no_links(*args):
+        raise OSError(1, "Operation not permitted")  # FAT, some network shares
+
+    monkeypatch.setattr(os, "link", no_links)
+    with folder_lock(tmp_path) as lock:
+        assert lock.read_text().split()[0] == str(os.getpid())
+        with pytest.raises(HeatsegIOError, match="another heatseg run"):
+            with folder_lock(tmp_path):
+                pass
+    assert list(tmp_path.iterdir()) == []

@@ -273,8 +273,15 @@ def _drop_changed(labels, image, channel_axis, reference, min_contrast, max_drif
     return out
 
 
-def segment_stack(image, start, *, mode="propagate", axis=0, **kwargs):
+def segment_stack(image, start, *, mode="propagate", axis=0, progress=None, **kwargs):
     """Segment a whole stack and return its label volume (see :func:`iter_stack`).
+
+    Parameters
+    ----------
+    image, start, mode, axis, **kwargs
+        As for :func:`iter_stack`.
+    progress : callable, optional
+        Called as ``progress(done, total)`` after every slice.
 
     Returns
     -------
@@ -291,8 +298,10 @@ def segment_stack(image, start, *, mode="propagate", axis=0, **kwargs):
         out = np.zeros(shape, dtype=start.dtype)
     else:
         out = start.copy()
-    for index, labels, _, _ in iter_stack(image, start, mode=mode, axis=axis, **kwargs):
+    for index, labels, done, total in iter_stack(image, start, mode=mode, axis=axis, **kwargs):
         target = [slice(None)] * out.ndim
         target[start_axis] = index
         out[tuple(target)] = labels
+        if progress is not None:
+            progress(done, total)
     return out

@@ -39,8 +39,8 @@ import numpy as np
 from ..heat import gaussian_blur, kernel_radius
 from ..inputs import (_check_spacing, _check_start, interpolate_percentile, percentile_ranks,
                       refuse_labels_without_data, supported_float_type, warn_constant_image)
-from ..io import HeatsegIOError
 from ..models import phase_moments
+from ..outputs import check_zarr_target, write_zarr
 from ..scope import Scope
 from .levels import Level
 from .params import HeatParameters
@@ -242,6 +242,7 @@ def segment_chunked(image, start, *, out, spacing=None, scope="all", chunks=None
 
     params.setdefault("model", "mean")
     checked = _check_options(scope, params)
+    image_given, start_given = image, start
     image = _as_dask(image, "image")
     start = _as_dask(start, "start")
     image = image.rechunk(chunks if chunks is not None else image.chunksize)  # regular chunks for zarr
@@ -252,9 +253,7 @@ def segment_chunked(image, start, *, out, spacing=None, scope="all", chunks=None
     if np.issubdtype(image.dtype, np.complexfloating):
         raise TypeError("`image` is complex; pass its magnitude or one real component.")
     start = start.rechunk(image.chunks)
-    out = Path(out)
-    if out.exists() and not overwrite:
-        raise HeatsegIOError(f"{out} already exists; pass overwrite=True (CLI: --overwrite) to replace it.")
+    out = check_zarr_target(out, overwrite=overwrite, inputs=(("image", image_given), ("start", start_given)))
     spacing = _check_spacing(spacing, image.ndim)
     resolved = checked.resolve_for(1, "all", spacing)  # grey volumes, as in memory
     finest = min(spacing)
@@ -305,9 +304,7 @@ def segment_chunked(image, start, *, out, spacing=None, scope="all", chunks=None
                              depth, values, resolved, iter_callback)
         table = np.concatenate([np.zeros(1, values.dtype), values])  # keeps the dtype (uint64 ids)
         result = da.from_zarr(str(final)).rechunk(image.chunks).map_blocks(lambda b: table[b], dtype=values.dtype)
-        if out.exists():
-            shutil.rmtree(out) if out.is_dir() else out.unlink()
-        da.to_zarr(result, str(out), overwrite=False)
+        write_zarr(out, result, overwrite=overwrite)  # atomic: a temporary store renamed into place
     finally:
         if cleanup:
             shutil.rmtree(workdir, ignore_errors=True)
