@@ -188,10 +188,14 @@ def _cmd_batch(args):
     if not os.access(out_dir, os.W_OK):
         raise UserError(f"-o {out_dir}: folder is not writable; choose another folder.")
     with folder_lock(out_dir):
-        stale = remove_stale_parts(out_dir, target_names(inputs, out_dir), every=True)
+        names = target_names(inputs, out_dir)
+        stale = remove_stale_parts(out_dir, names, every=True)
         jobs, skipped = make_jobs(inputs, out_dir, settings=settings, start=args.start, start_dir=args.start_dir,
                                   start_method=args.start_method, overwrite=args.overwrite)
-        return _run_batch(args, inputs, jobs, skipped, stale, out_dir)
+        try:
+            return _run_batch(args, inputs, jobs, skipped, stale, out_dir)
+        finally:  # a worker stopped by Ctrl+C mid-write leaves its part; no writer is left by now
+            remove_stale_parts(out_dir, names, every=True)
 
 
 def _run_batch(args, inputs, jobs, skipped, stale, out_dir):
