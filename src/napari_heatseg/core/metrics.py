@@ -280,8 +280,10 @@ def instance_scores(image_true, image_test, *, threshold=0.5, thresholds=DSB2018
         if not (image.dtype == bool or np.issubdtype(image.dtype, np.integer)):
             raise TypeError(f"`{name}` must hold integer instance labels (or a boolean mask), "
                             f"got dtype {image.dtype}; round or cast it, e.g. `labels.astype(int)`.")
+    if len(thresholds) == 0:
+        raise ValueError("`thresholds` is empty; pass at least one IoU threshold, e.g. (0.5,).")
     checked = np.asarray([threshold, *thresholds], float)
-    if checked.size < 2 or not np.all((checked >= 0.5) & (checked < 1)):
+    if not np.all((checked >= 0.5) & (checked < 1)):
         raise ValueError(f"IoU thresholds must lie in [0.5, 1) (below 0.5 the matching is not "
                          f"one-to-one), got threshold={threshold!r}, thresholds={thresholds!r}.")
     pair_iou, n_true, n_test = _pair_iou(image_true, image_test)
