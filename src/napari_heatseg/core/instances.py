@@ -19,6 +19,7 @@ from .inputs import _as_array, _check_spacing
 __all__ = ["instances"]
 
 MARK_DEPTH_FRACTION = 0.5  # a standard mark is a ball of half the object's depth
+MIN_SIZE_FRACTION = 0.05  # default min_size: this fraction of the smallest marked object
 
 
 def instances(labels_or_mask, *, spacing=None, marks=None, radius=None, min_size=None,
@@ -47,7 +48,7 @@ def instances(labels_or_mask, *, spacing=None, marks=None, radius=None, min_size
     min_size : float, optional
         Smallest object kept, as an area (2D) or volume (3D) in physical units. A smaller
         piece split off a larger object is merged into the neighbour it shares the longest
-        boundary with; a smaller isolated component is dropped (salt noise). Default: 0.1
+        boundary with; a smaller isolated component is dropped (salt noise). Default: 0.05
         times the disc (ball) of the smallest mark's radius ``min R_k`` (of ``radius``
         without marks). 0 keeps everything.
     smoothing : float, optional
@@ -112,7 +113,7 @@ def instances(labels_or_mask, *, spacing=None, marks=None, radius=None, min_size
     _check_positive(radius=radius)
     if min_size is None:
         smallest = radius if mark_radii is None else mark_radii.min()
-        min_size = 0.1 * _ball_measure(smallest, foreground.ndim)
+        min_size = MIN_SIZE_FRACTION * _ball_measure(smallest, foreground.ndim)
     if not (np.isfinite(min_size) and min_size >= 0):
         raise ValueError(f"`min_size` must be a finite area/volume >= 0 (0 keeps everything), "
                          f"got {min_size!r}.")
