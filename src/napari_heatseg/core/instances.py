@@ -188,22 +188,19 @@ def _split(foreground, components, spacing, radius, smoothing, min_distance):
     box = [2 * max(1, int(round(min_distance * radius / h))) + 1 for h in spacing]
     peaks = foreground & (diffused == _box_maximum(diffused, box))
     markers, n_markers = ndi.label(peaks, structure=np.ones((3,) * foreground.ndim))
-    # components holding two or more markers are split (each in its bounding box); the
-    # others stay whole, without a watershed
+    # components holding two or more markers are split, by one watershed over their
+    # common bounding box; the others stay whole
     component_of_marker = np.zeros(n_markers + 1, np.intp)
     component_of_marker[markers[peaks]] = components[peaks]
     n_components = int(components.max())
-    crowded = np.flatnonzero(np.bincount(component_of_marker[1:], minlength=n_components + 1) > 1)
+    several = np.bincount(component_of_marker[1:], minlength=n_components + 1) > 1
+    several[0] = False
     labels = components.astype(np.int32)
-    next_id = n_components + 1
-    boxes = ndi.find_objects(components)
-    for component in crowded:
-        box = boxes[component - 1]
-        inside = components[box] == component
-        split = watershed(-diffused[box], np.where(inside, markers[box], 0), mask=inside)
-        split, n_split = _sequential_ids(split)
-        labels[box][inside] = split[inside] + (next_id - 1)
-        next_id += n_split
+    if several.any():
+        box = ndi.find_objects(several[components].view(np.uint8))[0]
+        crowded = several[components[box]]
+        split = watershed(-diffused[box], np.where(crowded, markers[box], 0), mask=crowded)
+        labels[box][crowded] = split[crowded] + n_components
     return labels
 
 
