@@ -36,6 +36,7 @@ SETS = ("nuclei2d_dsb2018", "nuclei_stardist_demo", "nuclei3d_synthetic", "cells
 PEER_MIN_DISTANCE = 7  # voxels between two watershed markers
 PEER_MIN_SIZE = {2: 30, 3: 150}  # voxels; smaller Otsu components are dropped
 METHODS = ("ours", "otsu_cc", "otsu_watershed")
+TRUTH_SPLIT = "instances of the true foreground"  # the split alone, on a perfect foreground
 REPEAT = 3  # timings are the median of this many runs
 
 
@@ -95,8 +96,9 @@ def run_item(item, truth, *, repeat=REPEAT):
     foreground = result > 0
     ours, seconds_split = common.timed(instances, foreground, spacing=item.spacing,
                                        marks=item.start, repeat=repeat)
-    labels = {"ours": ours, "otsu_cc": otsu_foreground(item)[1], "otsu_watershed": otsu_watershed(item)}
-    row = {method: metrics.instance_scores(truth, labels[method]) for method in METHODS}
+    labels = {"ours": ours, "otsu_cc": otsu_foreground(item)[1], "otsu_watershed": otsu_watershed(item),
+              TRUTH_SPLIT: instances(truth > 0, spacing=item.spacing, marks=item.start)}
+    row = {method: metrics.instance_scores(truth, labels[method]) for method in (*METHODS, TRUTH_SPLIT)}
     row["iou_segment"] = metrics.iou(truth > 0, foreground)
     row["iou_instances"] = metrics.iou(truth > 0, ours > 0)
     row["seconds_segment"] = seconds_segment
@@ -132,7 +134,7 @@ def report(results):
     sets = list(results)
     header = ["method", *(f"{name} ({len(results[name])})" for name in sets)]
     rows = [[method, *(f"{_mean(results[n], method, 'f1'):.3f} / {_mean(results[n], method, 'mean_ap'):.3f}"
-                       for n in sets)] for method in METHODS]
+                       for n in sets)] for method in (*METHODS, TRUTH_SPLIT)]
     counts = [[method, *(f"{np.mean([r[method]['count_error'] / r[method]['n_true'] for r in results[n]]):+.2f}"
                          for n in sets)] for method in METHODS]
     extra = [
@@ -160,7 +162,9 @@ def report(results):
         common.markdown_table(["", *header[1:]], extra),
         "",
         "ours = `hs.segment(image, start, scope=\"all\", spacing=...)` then `instances(result > 0, "
-        "spacing=..., marks=start)` with its defaults. otsu_cc = Otsu's threshold of the grey image, "
+        "spacing=..., marks=start)` with its defaults. The last row splits the ground truth's own "
+        "foreground (`mask > 0`) with the same call: what the split does given a perfect foreground, "
+        "not a method one can run. otsu_cc = Otsu's threshold of the grey image, "
         "connected components; otsu_watershed = the same mask split by the watershed of the negative "
         f"distance transform (physical spacing) from `peak_local_max(min_distance={PEER_MIN_DISTANCE})` "
         "markers. Both peers drop components below "

@@ -79,7 +79,19 @@ def instances(labels_or_mask, *, spacing=None, marks=None, radius=None, min_size
     Components with a single marker keep their shape without running the watershed.
     This is the classical distance-transform watershed (Beucher & Meyer 1993) with the
     distance replaced by the heat-diffused indicator, which also ignores holes and
-    ragged borders smaller than ``sigma``.
+    ragged borders smaller than ``sigma``. With the same markers, a (lightly smoothed)
+    distance transform did slightly better on the 2D nuclei sets (F1 at IoU 0.5 0.756
+    against 0.738 on DSB2018) but broke the holed nuclei of ``cells3d`` apart (0.18
+    against 0.83).
+
+    The scale comes from the marks: a mark of depth ``d_k`` (the largest distance, in
+    physical units, from a mark voxel to the outside of the mark) drawn as the standard
+    start, a ball of half the object's depth, gives ``R_k = 2 d_k``. Isolated components
+    below ``min_size`` are dropped before the split, and pieces below it after the split
+    are merged into their neighbour. The defaults (``smoothing=0.3``, ``min_distance=0.5``,
+    ``min_size`` = 0.05 of the smallest marked disc or ball) were chosen leave-one-set-out
+    over four nuclei sets (``benchmarks/instances.py``); F1 at IoU 0.5 against the
+    instance ground truth is :func:`napari_heatseg.core.metrics.instance_scores`.
 
     References
     ----------
@@ -105,7 +117,7 @@ def instances(labels_or_mask, *, spacing=None, marks=None, radius=None, min_size
         warnings.warn("`labels_or_mask` has no foreground voxel; there is nothing to split, "
                       "returning all zeros.", stacklevel=2)
         return np.zeros(foreground.shape, np.uint8)
-    components, n_components = ndi.label(foreground)
+    components, _ = ndi.label(foreground)
     voxel = float(np.prod(spacing))
     if radius is None:
         radius = (np.median(mark_radii) if mark_radii is not None
