@@ -31,6 +31,19 @@ def test_two_touching_discs_are_split_along_the_neck():
     assert left_ids.size == 1 and right_ids.size == 1 and left_ids[0] != right_ids[0]
 
 
+@pytest.mark.parametrize("ndim", [2, 3])
+def test_wide_touching_objects_split_and_keep_the_foreground(ndim):
+    shape, spacing = ((90, 150), (1.0, 1.0)) if ndim == 2 else ((30, 90, 150), (3.0, 1.0, 1.0))
+    centre = (45,) if ndim == 2 else (15, 45)
+    left = _disc(shape, (*centre, 40), 30, spacing)  # radius 30: sigma 9 voxels
+    right = _disc(shape, (*centre, 94), 30, spacing)
+    mask = left | right
+    labels = instances(mask, spacing=spacing, marks=_disc(shape, (*centre, 40), 15, spacing))
+    assert labels.max() == 2
+    assert np.array_equal(labels > 0, mask)
+    assert np.unique(labels[left & ~right]).size == 1 and np.unique(labels[right & ~left]).size == 1
+
+
 def test_two_touching_discs_split_without_marks():
     mask, _, _ = _two_touching_discs()
     assert instances(mask).max() == 2
