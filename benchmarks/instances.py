@@ -129,21 +129,30 @@ def _mean(rows, method, key):
     return float(np.mean([row[method][key] for row in rows]))
 
 
+def _per_set(results, label, summary, fmt):
+    """A table row: ``label``, then ``summary(rows)`` of every set formatted with ``fmt``."""
+    return [label, *(fmt.format(summary(rows)) for rows in results.values())]
+
+
 def report(results):
     """Markdown: F1@0.5 / mean AP per set and method, then foreground IoU and times for ours."""
-    sets = list(results)
-    header = ["method", *(f"{name} ({len(results[name])})" for name in sets)]
-    rows = [[method, *(f"{_mean(results[n], method, 'f1'):.3f} / {_mean(results[n], method, 'mean_ap'):.3f}"
-                       for n in sets)] for method in (*METHODS, TRUTH_SPLIT)]
-    counts = [[method, *(f"{np.mean([r[method]['count_error'] / r[method]['n_true'] for r in results[n]]):+.2f}"
-                         for n in sets)] for method in METHODS]
-    extra = [
-        ["foreground IoU, scope=\"all\"", *(f"{np.mean([r['iou_segment'] for r in results[n]]):.3f}" for n in sets)],
-        ["foreground IoU, after instances", *(f"{np.mean([r['iou_instances'] for r in results[n]]):.3f}" for n in sets)],
-        ["median seconds, segment", *(f"{statistics.median(r['seconds_segment'] for r in results[n]):.3f}" for n in sets)],
-        ["median seconds, instances", *(f"{statistics.median(r['seconds_split'] for r in results[n]):.3f}" for n in sets)],
-        ["instances / segment (median of ratios)",
-         *(f"{statistics.median(r['seconds_split'] / r['seconds_segment'] for r in results[n]):.2f}" for n in sets)],
+    header = ["method", *(f"{name} ({len(rows)})" for name, rows in results.items())]
+    scores = [[method, *(f"{_mean(rows, method, 'f1'):.3f} / {_mean(rows, method, 'mean_ap'):.3f}"
+                         for rows in results.values())] for method in (*METHODS, TRUTH_SPLIT)]
+    counts = [_per_set(results, method, lambda rows, m=method: np.mean(
+        [r[m]["count_error"] / r[m]["n_true"] for r in rows]), "{:+.2f}") for method in METHODS]
+    ours = [
+        _per_set(results, 'foreground IoU, scope="all"',
+                 lambda rows: np.mean([r["iou_segment"] for r in rows]), "{:.3f}"),
+        _per_set(results, "foreground IoU, after instances",
+                 lambda rows: np.mean([r["iou_instances"] for r in rows]), "{:.3f}"),
+        _per_set(results, "median seconds, segment",
+                 lambda rows: statistics.median(r["seconds_segment"] for r in rows), "{:.3f}"),
+        _per_set(results, "median seconds, instances",
+                 lambda rows: statistics.median(r["seconds_split"] for r in rows), "{:.3f}"),
+        _per_set(results, "instances / segment (median of ratios)",
+                 lambda rows: statistics.median(r["seconds_split"] / r["seconds_segment"] for r in rows),
+                 "{:.2f}"),
     ]
     return "\n".join([
         f"Instances from the standard nuclei starts; {common.stamp()}.",
@@ -151,7 +160,7 @@ def report(results):
         "",
         "F1 at IoU 0.5 / DSB2018 mean AP (IoU 0.5:0.05:0.95), mean over the items of each set:",
         "",
-        common.markdown_table(header, rows),
+        common.markdown_table(header, scores),
         "",
         "Mean relative count error (found - true) / true:",
         "",
@@ -159,7 +168,7 @@ def report(results):
         "",
         "Ours: foreground and time of the split against the segmentation (same run):",
         "",
-        common.markdown_table(["", *header[1:]], extra),
+        common.markdown_table(["", *header[1:]], ours),
         "",
         "ours = `hs.segment(image, start, scope=\"all\", spacing=...)` then `instances(result > 0, "
         "spacing=..., marks=start)` with its defaults. The last row splits the ground truth's own "

@@ -270,10 +270,11 @@ def _face_contacts(labels):
         pairs.append(np.stack([lower[differ], upper[differ]]))
     pairs = np.concatenate(pairs, axis=1).astype(np.int64)
     stride = int(labels.max()) + 1
-    codes, counts = np.unique(np.concatenate([pairs[0] * stride + pairs[1], pairs[1] * stride + pairs[0]]),
-                              return_counts=True)
+    both_ways = np.concatenate([pairs[0] * stride + pairs[1], pairs[1] * stride + pairs[0]])
+    codes, counts = np.unique(both_ways, return_counts=True)
+    regions, neighbours = np.divmod(codes, stride)
     contacts = {}
-    for region, neighbour, count in zip((codes // stride).tolist(), (codes % stride).tolist(), counts.tolist()):
+    for region, neighbour, count in zip(regions.tolist(), neighbours.tolist(), counts.tolist()):
         contacts.setdefault(region, {})[neighbour] = count
     return contacts
 
