@@ -304,3 +304,23 @@ def test_segment_zarr_volume_by_chunks(tmp_path, capsys):
                                                     coarse_to_fine=False, max_num_iter=8)
     np.testing.assert_array_equal(labels, expected)
     assert main(argv) == 1 and "already exists" in capsys.readouterr().err
+
+
+def test_segment_instances_gives_one_id_per_object(tmp_path, nuclei, capsys):
+    from scipy import ndimage as ndi
+
+    image, start, _ = nuclei
+    np.save(tmp_path / "img.npy", image)
+    np.save(tmp_path / "start.npy", start)
+    common = ["segment", str(tmp_path / "img.npy"), "--start", str(tmp_path / "start.npy"), "--scope", "all"]
+    assert main([*common, "-o", str(tmp_path / "all.npy")]) == 0
+    assert main([*common, "-o", str(tmp_path / "objects.npy"), "--instances"]) == 0
+    objects = np.load(tmp_path / "objects.npy")
+    blobs = ndi.label(np.load(tmp_path / "all.npy") > 0)[1]
+    assert f"({objects.max()} objects," in capsys.readouterr().out
+    assert np.array_equal(np.unique(objects), np.arange(objects.max() + 1))  # ids 1..N
+    assert objects.max() > 0.5 * blobs  # specks dropped...
+    assert ndi.label(objects > 0)[1] < objects.max()  # ...and touching nuclei split
+    code = main(["segment", str(tmp_path / "img.npy"), "--start", str(tmp_path / "start.npy"),
+                 "-o", str(tmp_path / "o.npy"), "--instances"])
+    assert code == 1 and "--scope all" in capsys.readouterr().err

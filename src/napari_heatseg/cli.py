@@ -111,6 +111,9 @@ def _cmd_segment(args):
 
     check_separate([("-o", args.output)], [("IMAGE", args.image), ("--start", args.start)])
     settings = _settings(args)
+    if args.instances and (settings["scope"] != "all" or str(args.image).rstrip("/").endswith(".zarr")):
+        raise UserError("--instances splits the result of --scope all into one id per object; add "
+                        "--scope all (a .zarr volume cannot be split yet).")
     if str(args.image).rstrip("/").endswith(".zarr"):
         return _segment_zarr(args, settings)
     output = Path(args.output)
@@ -130,8 +133,14 @@ def _cmd_segment(args):
                 bar.set_postfix(energy=f"{energy:.4g}", refresh=False)
         labels, spacing = segment_file(args.image, start=args.start, executor=executor, progress=progress,
                                        **settings)
+    if args.instances:
+        from napari_heatseg.core.instances import instances
+        from napari_heatseg.core.io import read_image
+
+        labels = instances(labels > 0, spacing=spacing, marks=read_image(args.start)[0])
     path = write_labels(output, labels, spacing=spacing, overwrite=args.overwrite, like=args.image)
-    print(f"wrote {path} ({np.count_nonzero(labels)} labelled voxels, {time.perf_counter() - t0:.1f} s)")
+    objects = f"{int(labels.max())} objects, " if args.instances else ""
+    print(f"wrote {path} ({objects}{np.count_nonzero(labels)} labelled voxels, {time.perf_counter() - t0:.1f} s)")
     return 0
 
 
@@ -343,6 +352,8 @@ def _parser():
     seg.add_argument("-o", "--output", required=True, help="output label file (.tif, .npy, .nii, .nii.gz, 2D .png)")
     seg.add_argument("--workers", type=int, default=1,
                      help="with --stack independent: segment slices in parallel on a local dask cluster")
+    seg.add_argument("--instances", action="store_true",
+                     help="with --scope all: one id per object, touching objects split (sized from the start)")
     _add_method_options(seg)
     seg.set_defaults(run=_cmd_segment)
 

@@ -110,3 +110,82 @@ def test_compare_ignores_the_band():
 def test_shape_mismatch_is_a_clear_error():
     with pytest.raises(ValueError, match="same image"):
         metrics.iou(np.zeros((3, 3)), np.zeros((3, 4)))
+
+
+# ---------------------------------------------------------------- instance metrics
+
+
+def test_instance_scores_by_hand():
+    truth = np.array([[1, 1, 0, 2, 2]])
+    test = np.array([[5, 5, 0, 0, 7]])  # object 1 found exactly, object 2 half (IoU 0.5, not above)
+    scores = metrics.instance_scores(truth, test)
+    assert (scores["tp"], scores["fp"], scores["fn"]) == (1, 1, 1)
+    assert scores["precision"] == scores["recall"] == scores["f1"] == pytest.approx(0.5)
+    assert scores["mean_ap"] == pytest.approx(1 / 3)  # TP / (TP + FP + FN) at every threshold
+    assert scores["count_error"] == 0
+
+
+def test_instance_scores_threshold_is_strict_and_ap_averages_thresholds():
+    truth = np.zeros((4, 4), np.uint8)
+    truth[:2, :2] = 1  # 4 pixels
+    test = np.zeros((4, 4), np.uint16)
+    test[:2, :2] = 9
+    test[1, 1] = 0  # 3 of them: IoU 0.75
+    scores = metrics.instance_scores(truth, test)
+    assert scores["f1"] == 1.0
+    # matched at 0.5, 0.55, 0.6, 0.65, 0.7; not at 0.75 (IoU must exceed it) and above
+    assert scores["ap"] == (1.0,) * 5 + (0.0,) * 5
+    assert scores["mean_ap"] == pytest.approx(0.5)
+
+
+def test_a_split_object_is_two_false_positives_and_a_miss():
+    truth = np.zeros((2, 4), np.int32)
+    truth[:, :] = 3
+    test = np.array([[1, 1, 2, 2], [1, 1, 2, 2]])  # each half has IoU 0.5
+    scores = metrics.instance_scores(truth, test)
+    assert (scores["tp"], scores["fp"], scores["fn"], scores["count_error"]) == (0, 2, 1, 1)
+    assert scores["f1"] == 0.0 and scores["mean_ap"] == 0.0
+
+
+def test_instance_scores_ignore_label_values_and_accept_masks():
+    truth = np.array([[1, 1, 0, 2, 2, 0, 3]])
+    renumbered = np.array([[-4, -4, 0, 70000, 70000, 0, 2**40]], np.int64)
+    assert metrics.instance_scores(truth, renumbered)["f1"] == 1.0
+    assert metrics.instance_scores(truth > 0, truth > 0)["mean_ap"] == 1.0  # one object each
+
+
+def test_instance_scores_with_empty_images():
+    empty = np.zeros((3, 3), np.uint8)
+    one = empty.copy()
+    one[1, 1] = 1
+    both = metrics.instance_scores(empty, empty)
+    assert both["f1"] == both["precision"] == both["recall"] == both["mean_ap"] == 1.0
+    missed = metrics.instance_scores(one, empty)
+    assert missed["f1"] == missed["recall"] == missed["mean_ap"] == 0.0 and missed["count_error"] == -1
+    extra = metrics.instance_scores(empty, one)
+    assert extra["f1"] == extra["precision"] == 0.0 and extra["fp"] == 1
+
+
+def test_instance_scores_on_a_thousand_objects():
+    truth = np.zeros((40, 2500), np.uint16)
+    test = np.zeros_like(truth)
+    for k in range(1000):  # 4x4 squares; the test ones shifted by one column: IoU 12 / 20
+        row, col = 8 * (k // 250), 10 * (k % 250)
+        truth[row:row + 4, col:col + 4] = k + 1
+        test[row:row + 4, col + 1:col + 5] = 1000 - k
+    scores = metrics.instance_scores(truth, test)
+    assert scores["tp"] == 1000 and scores["f1"] == 1.0
+    assert scores["mean_ap"] == pytest.approx(0.2)  # matched at 0.5 and 0.55 only
+
+
+@pytest.mark.parametrize(("kwargs", "error", "match"), [
+    ({"threshold": 0.3}, ValueError, r"\[0.5, 1\)"),
+    ({"thresholds": (0.5, 1.0)}, ValueError, r"\[0.5, 1\)"),
+    ({"image_test": np.zeros((2, 3), np.float32)}, TypeError, "integer instance labels"),
+    ({"image_test": np.zeros((3, 2), np.uint8)}, ValueError, "same image"),
+])
+def test_instance_scores_bad_inputs(kwargs, error, match):
+    arguments = {"image_true": np.zeros((2, 3), np.uint8), "image_test": np.zeros((2, 3), np.uint8)}
+    arguments.update(kwargs)
+    with pytest.raises(error, match=match):
+        metrics.instance_scores(**arguments)
