@@ -167,3 +167,17 @@ def test_dsb2018_nuclei_f1_stays_above_the_measured_floor():
         labels = instances(foreground, spacing=spacing, marks=start)
         scores.append(metrics.instance_scores(mask, labels)["f1"])
     assert np.mean(scores) > 0.78
+
+
+def test_segment_with_instances_gives_one_id_per_touching_disk():
+    import napari_heatseg as hs
+
+    yy, xx = np.mgrid[:80, :120]
+    disks = ((yy - 40) ** 2 + (xx - 40) ** 2 < 20**2) | ((yy - 40) ** 2 + (xx - 78) ** 2 < 20**2)
+    image = disks + np.random.default_rng(0).normal(0, 0.1, disks.shape)
+    start = ((yy - 40) ** 2 + (xx - 40) ** 2 < 10**2).astype(np.uint8)
+    labels = hs.segment(image, start, scope="all", instances=True)
+    assert labels.max() == 2 and set(np.unique(labels)) == {0, 1, 2}
+    np.testing.assert_array_equal(labels > 0, hs.segment(image, start, scope="all") > 0)
+    last = list(hs.evolve(image, start, scope="all", instances=True))[-1]
+    np.testing.assert_array_equal(last.labels, labels)

@@ -1,11 +1,13 @@
 """The public entry points: :func:`segment`, :func:`evolve` and :func:`methods`."""
 
 import inspect
+from functools import partial
 from typing import NamedTuple
 
 import numpy as np
 
 from . import baselines, ictm
+from .instances import instances as split_instances
 from .inputs import check_memory, prepare, restore_labels, warn_constant_image
 from .marks import check_marks, start_with_seeds
 from .scope import make_scope
@@ -51,7 +53,7 @@ def _check_params(runner, method, params):
 
 
 def evolve(image, start, *, method=DEFAULT_METHOD, channel_axis=None, spacing=None,
-           scope="object", seeds=None, background=None, initial=None, **params):
+           scope="object", seeds=None, background=None, initial=None, instances=False, **params):
     """Evolve ``start`` into a segmentation of ``image``, yielding intermediate states.
 
     Takes the same arguments as :func:`segment`. Inputs are checked before the
@@ -80,20 +82,29 @@ def evolve(image, start, *, method=DEFAULT_METHOD, channel_axis=None, spacing=No
         warn_constant_image()
         kept = prepared.phases if marks.initial is None else marks.initial
         states = _single_state(lambda: constraints.fix(kept.copy()))
-    return _as_steps(states, prepared)
+    if not isinstance(instances, (bool, np.bool_)):
+        raise TypeError(f"`instances` must be True or False, got {instances!r}.")
+    # the start and the seeds say what one object looks like
+    split = partial(_objects, spacing=prepared.spacing, marks=constraints.marks) if instances else None
+    return _as_steps(states, prepared, split)
+
+
+def _objects(phases, spacing, marks):
+    return split_instances(phases > 0, spacing=spacing, marks=marks)
 
 
 def _single_state(compute):
     yield 1, compute(), float("nan")
 
 
-def _as_steps(states, prepared):
+def _as_steps(states, prepared, split=None):
     for iteration, phases, energy in states:
-        yield Step(iteration, restore_labels(phases, prepared), float(energy))
+        labels = restore_labels(phases, prepared) if split is None else split(phases)
+        yield Step(iteration, labels, float(energy))
 
 
 def segment(image, start, *, method=DEFAULT_METHOD, channel_axis=None, spacing=None,
-            scope="object", seeds=None, background=None, initial=None, **params):
+            scope="object", seeds=None, background=None, initial=None, instances=False, **params):
     """Segment ``image`` starting from the labels drawn in ``start``.
 
     Parameters
@@ -129,6 +140,11 @@ def segment(image, start, *, method=DEFAULT_METHOD, channel_axis=None, spacing=N
     initial : (M, N[, P]) array_like of int, optional
         The labels to evolve from (the current result, with the start's label values);
         default: ``start``. The start still says where the answer may lie (the scope).
+    instances : bool, optional
+        One id per object (1..N, in the smallest unsigned dtype that holds N): the result's
+        foreground is split by :func:`napari_heatseg.core.instances.instances`, with the
+        start and seeds as the marks that say how large one object is (use with
+        ``scope="all"``: "mark a few, find them all").
     **params
         Method parameters (for ``"heat"``, see
         :class:`napari_heatseg.core.ictm.HeatParameters`).
@@ -136,7 +152,8 @@ def segment(image, start, *, method=DEFAULT_METHOD, channel_axis=None, spacing=N
     Returns
     -------
     labels : (M, N[, P]) ndarray
-        Segmentation with the start's label values and dtype (0 = background).
+        Segmentation with the start's label values and dtype (0 = background); with
+        ``instances=True``, object ids.
 
     Examples
     --------
@@ -152,6 +169,7 @@ def segment(image, start, *, method=DEFAULT_METHOD, channel_axis=None, spacing=N
     """
     last = None
     for last in evolve(image, start, method=method, channel_axis=channel_axis, spacing=spacing,
-                       scope=scope, seeds=seeds, background=background, initial=initial, **params):
+                       scope=scope, seeds=seeds, background=background, initial=initial, instances=instances,
+                       **params):
         pass
     return last.labels
