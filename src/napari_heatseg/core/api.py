@@ -6,7 +6,8 @@ from typing import NamedTuple
 import numpy as np
 
 from . import baselines, ictm
-from .inputs import check_memory, prepare, restore_labels, warn_constant_image
+from ._memory import check_memory
+from .inputs import prepare, restore_labels, warn_constant_image
 from .marks import check_marks, start_with_seeds
 from .scope import make_scope
 
