@@ -1,4 +1,4 @@
-"""The public entry points: :func:`segment`, :func:`evolve` and :func:`methods`."""
+"""The public entry points: :func:`segment`, :func:`evolve`, :func:`methods` and :func:`warm_up`."""
 
 import inspect
 from typing import NamedTuple
@@ -11,7 +11,7 @@ from .inputs import prepare, restore_labels, warn_constant_image
 from .marks import check_marks, start_with_seeds
 from .scope import make_scope
 
-__all__ = ["Step", "evolve", "methods", "segment"]
+__all__ = ["Step", "evolve", "methods", "segment", "warm_up"]
 
 DEFAULT_METHOD = "heat"
 
@@ -156,3 +156,18 @@ def segment(image, start, *, method=DEFAULT_METHOD, channel_axis=None, spacing=N
                        scope=scope, seeds=seeds, background=background, initial=initial, **params):
         pass
     return last.labels
+
+
+def warm_up():
+    """Do now what would otherwise hold up the first segmentation of a session.
+
+    ``import napari_heatseg`` loads nothing heavy; the first run would import the solver
+    (numpy, scipy, numba, OpenCV) and compile its loops or load them from numba's disk
+    cache (about half a second each on two cores; the compilation right after installing
+    takes a few seconds). This does both, for every kind of input a run gives the loops;
+    later calls cost microseconds. Call it on a thread at start-up, as the napari widget
+    does when an image is picked. Results do not depend on it.
+    """
+    from .ictm.kernels import warm_up as load_compiled_loops
+
+    load_compiled_loops()
