@@ -165,7 +165,6 @@ ERRORS = {
                     both("unknown method None", "choose one of")),
     "unknown scope": (lambda: (IMG, START, {"scope": "box"}), ValueError,
                       both("unknown scope 'box'", "choose one of 'inside', 'object', 'all'")),
-    "scope None": (lambda: (IMG, START, {"scope": None}), ValueError, both("unknown scope None", "choose one of")),
     "scope a list": (lambda: (IMG, START, {"scope": ["all"]}), ValueError,
                      both("unknown scope ['all']", "choose one of")),
     "unknown parameter": (lambda: (IMG, START, {"sigma": 2}), TypeError,

@@ -10,6 +10,7 @@ from ._memory import check_memory
 from .inputs import prepare, restore_labels, warn_constant_image
 from .marks import check_marks, start_with_seeds
 from .scope import make_scope
+from .start_checks import check_start, warn_if_inside_found_nothing
 
 __all__ = ["Step", "evolve", "methods", "segment", "warm_up"]
 
@@ -52,7 +53,7 @@ def _check_params(runner, method, params):
 
 
 def evolve(image, start, *, method=DEFAULT_METHOD, channel_axis=None, spacing=None,
-           scope="object", seeds=None, background=None, initial=None, **params):
+           scope=None, seeds=None, background=None, initial=None, **params):
     """Evolve ``start`` into a segmentation of ``image``, yielding intermediate states.
 
     Takes the same arguments as :func:`segment`. Inputs are checked before the
@@ -68,8 +69,8 @@ def evolve(image, start, *, method=DEFAULT_METHOD, channel_axis=None, spacing=No
     """
     runner = _runner(method)
     _check_params(runner, method, params)
-    prepared = prepare(image, start_with_seeds(start, seeds), channel_axis=channel_axis, spacing=spacing,
-                       scope=scope)
+    prepared = check_start(prepare(image, start_with_seeds(start, seeds), channel_axis=channel_axis,
+                                   spacing=spacing, scope=scope))
     marks = check_marks(prepared, seeds, background, initial)
     constraints = make_scope(prepared, marks.seeds, marks.background, marks.initial)
     if method == DEFAULT_METHOD:
@@ -89,12 +90,15 @@ def _single_state(compute):
 
 
 def _as_steps(states, prepared):
+    phases = None
     for iteration, phases, energy in states:
         yield Step(iteration, restore_labels(phases, prepared), float(energy))
+    if phases is not None:
+        warn_if_inside_found_nothing(phases, prepared)
 
 
 def segment(image, start, *, method=DEFAULT_METHOD, channel_axis=None, spacing=None,
-            scope="object", seeds=None, background=None, initial=None, **params):
+            scope=None, seeds=None, background=None, initial=None, **params):
     """Segment ``image`` starting from the labels drawn in ``start``.
 
     Parameters
@@ -104,7 +108,9 @@ def segment(image, start, *, method=DEFAULT_METHOD, channel_axis=None, spacing=N
         dtype and intensity scale: each channel is normalised robustly, so results do
         not change when the image is scaled and shifted. NaN/inf pixels carry no data.
     start : (M, N[, P]) array_like of int or bool
-        The rough start: 0 = not marked, each value > 0 is a label (a phase).
+        The rough start: 0 = not marked, each value > 0 is a label (a phase). A start
+        whose many values are the grades of one mask (a soft-edged brush stroke, a mask
+        saved as JPEG) is binarised at half its maximum, with a warning.
     method : str, optional
         ``"heat"`` (threshold dynamics with the heat semigroup) or any name from
         :func:`methods`.
@@ -112,12 +118,15 @@ def segment(image, start, *, method=DEFAULT_METHOD, channel_axis=None, spacing=N
         Axis of ``image`` holding channels (``-1`` for RGB); None for grey images.
     spacing : sequence of float, optional
         Physical voxel size per spatial axis (napari's layer ``scale``); None = 1.
-    scope : {'object', 'inside', 'all'}, optional
+    scope : {None, 'object', 'inside', 'all'}, optional
         Where the answer may lie. ``'inside'``: within the marked region (a box or
         lasso drawn around the object), against a background learned from a band around
-        it. ``'object'``: one connected object per label, grown or shrunk from the mark,
-        against its local background. ``'all'``: everything in the image that looks
-        like the marked regions.
+        it; a warning says when it finds nothing. ``'object'``: one connected object per
+        label, grown or shrunk from the mark, against its local background. ``'all'``:
+        everything in the image that looks like the marked regions. None (the default):
+        ``'inside'`` if every label is a box drawn around something (a filled rectangle,
+        cuboid, or convex polygon or ellipse that is not round, whose middle differs from
+        the band around it), else ``'object'`` (see :mod:`napari_heatseg.core.start_checks`).
     seeds : (M, N[, P]) array_like of int, optional
         Corrections: 0 = none, k > 0 = "these voxels are label k" (positive clicks,
         scribbles, brush fixes), with the start's label values. Fixed for the whole run;

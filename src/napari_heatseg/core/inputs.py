@@ -43,8 +43,9 @@ class Prepared:
         The start's label values, sorted, in the start's dtype (bool stays bool).
     spacing : tuple of float
         Physical voxel size per spatial axis.
-    scope : str
-        One of ``"inside"``, ``"object"``, ``"all"``.
+    scope : str or None
+        One of ``"inside"``, ``"object"``, ``"all"`` (None only until
+        :func:`~napari_heatseg.core.start_checks.check_start` chooses it).
     """
 
     image: np.ndarray
@@ -333,6 +334,9 @@ def _check_spacing(spacing, ndim):
 def prepare(image, start, *, channel_axis=None, spacing=None, scope="object"):
     """Check and convert the public API's inputs. Inputs are never modified.
 
+    ``scope=None`` is kept as None: :func:`napari_heatseg.core.start_checks.check_start`
+    chooses it from the start.
+
     Raises
     ------
     TypeError, ValueError
@@ -341,8 +345,9 @@ def prepare(image, start, *, channel_axis=None, spacing=None, scope="object"):
     MemoryError
         If preparing the image alone would need more memory than is available.
     """
-    if not isinstance(scope, str) or scope not in SCOPES:
-        raise ValueError(f"unknown scope {scope!r}; choose one of {', '.join(map(repr, SCOPES))}.")
+    if scope is not None and (not isinstance(scope, str) or scope not in SCOPES):
+        raise ValueError(f"unknown scope {scope!r}; choose one of {', '.join(map(repr, SCOPES))}, "
+                         f"or None to choose from the start.")
     raw = _as_array(image, "image")
     image = _channel_last(raw, channel_axis)
     spacing = _check_spacing(spacing, image.ndim - 1)
