@@ -4,15 +4,13 @@
 system's available RAM, the room left under every memory limit of the process's cgroups
 (v1 and v2, the process's own group and each parent: a limit set on a parent slice holds
 its children too), and the room left under the address-space limit ``RLIMIT_AS``
-(``ulimit -v``). :func:`estimate_memory` is the heat method's memory model;
-:func:`check_memory` and :func:`refuse_if_too_big` refuse a run, before any work, that would
-not fit, saying the estimate, what is available and the ways out.
+(``ulimit -v``). :func:`check_memory` (with the heat method's estimate,
+:func:`estimate_memory`) and :func:`refuse_if_too_big` refuse a run, before any work, that
+would not fit, saying the estimate, what is available and the ways out.
 """
 
 import os
 from pathlib import Path
-
-import numpy as np
 
 __all__ = ["HEAT_MEMORY_PARAMETERS", "available_memory", "check_memory", "estimate_memory",
            "refuse_if_too_big"]
@@ -148,12 +146,8 @@ def _inactive_file(level):
 def estimate_memory(spatial_shape, n_labels, n_channels=1, *, model="gaussian", components=3, edge=0.0):
     """Peak working memory, in bytes, of ``method="heat"`` beyond the caller's own arrays.
 
-    Counts the prepared float32 image, the valid mask and the one-byte phase maps, per label
-    phase one mask, one diffused indicator and one cost difference, the model's per-channel
-    temporaries and the output. Calibrated with ``tracemalloc`` (peaks of 40-243 bytes per
-    voxel at 256**2-512**2, 32x64**2 and 64x128**2, for 1-16 labels, 1-4 channels, every
-    model, with and without edge weighting), plus a 15 % margin and 4 MiB of fixed overhead,
-    so it bounds the measured peak from above.
+    The heat method's own model (:meth:`~napari_heatseg.core.ictm.HeatParameters.memory_bytes`,
+    calibrated with ``tracemalloc``), for the only parameters that change it.
 
     Parameters
     ----------
@@ -165,7 +159,7 @@ def estimate_memory(spatial_shape, n_labels, n_channels=1, *, model="gaussian", 
         Number of image channels.
     model, components, edge
         The heat parameters that change memory use (see
-        :func:`napari_heatseg.core.dynamics.threshold_dynamics`): a Gaussian mixture keeps
+        :class:`~napari_heatseg.core.ictm.HeatParameters`): a Gaussian mixture keeps
         ``components`` responsibilities per voxel, edge weighting a weight field.
 
     Returns
@@ -173,12 +167,10 @@ def estimate_memory(spatial_shape, n_labels, n_channels=1, *, model="gaussian", 
     int
         Estimated bytes.
     """
-    per_voxel = 24 + 14 * n_labels + 14 * n_channels
-    if model == "gmm":
-        per_voxel += 4 * int(components)
-    if edge:
-        per_voxel += 12
-    return int(np.prod(spatial_shape, dtype=np.float64) * per_voxel * 1.15) + 4 * 2**20
+    from .ictm.params import HeatParameters  # here: the heat package loads the compiled loops
+
+    parameters = HeatParameters(model=model, components=components, edge=edge)
+    return parameters.memory_bytes(spatial_shape, n_labels, n_channels)
 
 
 def check_memory(spatial_shape, n_labels, n_channels=1, **heat_params):
