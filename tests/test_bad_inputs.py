@@ -17,7 +17,7 @@ import pytest
 from hang_guard import time_limit
 
 import napari_heatseg as hs
-from napari_heatseg.core import inputs
+from napari_heatseg.core import _memory, inputs
 
 
 def both(problem, fix):
@@ -165,7 +165,6 @@ ERRORS = {
                     both("unknown method None", "choose one of")),
     "unknown scope": (lambda: (IMG, START, {"scope": "box"}), ValueError,
                       both("unknown scope 'box'", "choose one of 'inside', 'object', 'all'")),
-    "scope None": (lambda: (IMG, START, {"scope": None}), ValueError, both("unknown scope None", "choose one of")),
     "scope a list": (lambda: (IMG, START, {"scope": ["all"]}), ValueError,
                      both("unknown scope ['all']", "choose one of")),
     "unknown parameter": (lambda: (IMG, START, {"sigma": 2}), TypeError,
@@ -420,24 +419,24 @@ def test_edge_weight_on_a_one_slice_volume():
 # Memory: estimate first, refuse with the estimate and a way out.
 
 def _pretend_available(monkeypatch, n_bytes):
-    monkeypatch.setattr(inputs, "available_memory", lambda: n_bytes)
+    monkeypatch.setattr(_memory, "available_memory", lambda: n_bytes)
 
 
 def test_check_memory_refuses_with_estimate_available_and_advice(monkeypatch):
     _pretend_available(monkeypatch, 2**30)  # 1 GiB free
     with pytest.raises(MemoryError, match=r"(?s)needs about \d+\.\d\d GiB.*only 1\.00 GiB is available"
                                           r".*napari_heatseg\.core\.chunked.*crop"):
-        inputs.check_memory((512, 1024, 1024), 1)
+        _memory.check_memory((512, 1024, 1024), 1)
 
 
 def test_check_memory_passes_when_it_fits(monkeypatch):
     _pretend_available(monkeypatch, 2**30)
-    assert 4 * 2**20 < inputs.check_memory((64, 64), 3, 3, model="gmm", tau=2.0) < 8 * 2**20
+    assert 4 * 2**20 < _memory.check_memory((64, 64), 3, 3, model="gmm", tau=2.0) < 8 * 2**20
 
 
 def test_check_memory_skips_when_free_memory_is_unknown(monkeypatch):
     _pretend_available(monkeypatch, None)
-    assert inputs.check_memory((4096, 4096, 4096), 1) > 2**40
+    assert _memory.check_memory((4096, 4096, 4096), 1) > 2**40
 
 
 def test_segment_refuses_a_volume_too_big_for_ram(monkeypatch):
@@ -478,14 +477,14 @@ def test_memory_estimate_bounds_the_measured_peak(shape, n_labels, n_channels, m
         peak = tracemalloc.get_traced_memory()[1] - base
     finally:
         tracemalloc.stop()
-    estimate = inputs.estimate_memory(shape, n_labels, n_channels, model=model, edge=edge)
+    estimate = _memory.estimate_memory(shape, n_labels, n_channels, model=model, edge=edge)
     assert peak <= estimate
     if scope == "all":
         assert estimate - 4 * 2**20 <= 2 * peak  # the per-voxel part is at most twice the truth
 
 
 def test_available_memory_is_a_positive_number_here():
-    available = inputs.available_memory()
+    available = _memory.available_memory()
     assert available is None or available > 0
 
 

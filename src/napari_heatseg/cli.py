@@ -59,9 +59,10 @@ def _parse_params(items):
 
 def _add_method_options(parser):
     parser.add_argument("--method", default="heat", help="segmentation method (see `heatseg methods`); default heat")
-    parser.add_argument("--scope", default="object", choices=("object", "inside", "all"),
+    parser.add_argument("--scope", default=None, choices=("object", "inside", "all"),
                         help="object: one object grown from each label; inside: within the marked region; "
-                             "all: everything that looks like the marks (default object)")
+                             "all: everything that looks like the marks (default: inside for a box-shaped "
+                             "start, object otherwise)")
     parser.add_argument("--spacing", type=str, default=None,
                         help="voxel size per spatial axis, e.g. 6.5,0.78,0.78 (default: from the file, else 1)")
     parser.add_argument("--channel-axis", type=int, default=None, help="axis of the colour channels (RGB: -1)")
@@ -408,8 +409,8 @@ def _run(args, name):
 
         message = describe_os_error(exc)
     except MemoryError as exc:
-        message = (f"{str(exc).strip() or 'out of memory'}; to go on, use a smaller image, --stack independent, "
-                   f"or the chunked dask path (napari_heatseg.core.ictm.chunked).")
+        message = str(exc).strip() or ("out of memory; use a smaller image, --stack independent, or a .zarr "
+                                       "volume (segmented by chunks).")
     print(f"{name}: error: {message}", file=sys.stderr)
     return 1
 

@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from napari_heatseg.core.inputs import _robust_range, prepare
+from napari_heatseg.core._percentiles import robust_range
+from napari_heatseg.core.inputs import prepare
 
 
 @pytest.mark.parametrize("dtype", [np.uint8, np.int32, np.float32, np.float64])
@@ -18,7 +19,7 @@ def test_robust_range_is_numpys_percentiles_exactly(dtype, layout):
     data = data.astype(dtype)
     work = np.dtype(np.float32 if dtype == np.float32 else np.float64)
     expected = np.percentile(data.astype(work), [0.5, 99.5])
-    assert _robust_range(data, work) == [expected[0], expected[1]]
+    assert robust_range(data, work) == [expected[0], expected[1]]
 
 
 def test_prepare_maps_the_percentiles_to_zero_and_one():
@@ -29,3 +30,19 @@ def test_prepare_maps_the_percentiles_to_zero_and_one():
     low, high = np.percentile(image.astype(np.float64), [0.5, 99.5])
     prepared = prepare(image, start)
     np.testing.assert_allclose(prepared.image[..., 0], (image - low) / (high - low), rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("dtype,offset", [(np.uint64, 2**63), (np.uint64, 2**64 - 2001), (np.int64, 2**62),
+                                          (np.int64, -(2**63)), (np.int64, 2**63 - 1001)])
+def test_64_bit_integers_far_from_zero_keep_their_contrast(dtype, offset):
+    """float64 cannot tell 2**63 from 2**63 + 1000: the minimum is removed in integers first."""
+    rng = np.random.default_rng(5)
+    contrast = rng.integers(0, 1001, (40, 48))
+    image = (np.asarray(offset, dtype) + contrast.astype(dtype)).astype(dtype)
+    assert np.array_equal((image - image.min()).astype(np.int64), contrast - contrast.min())
+    start = np.zeros(image.shape, np.uint8)
+    start[10:20, 10:20] = 1
+    prepared = prepare(image, start)
+    assert not prepared.is_constant
+    expected = prepare(contrast.astype(np.float64), start).image  # the same contrast near zero
+    np.testing.assert_allclose(prepared.image, expected, atol=1e-6)

@@ -1,5 +1,9 @@
-"""The pure core of napari-heatseg: numpy/scipy only, no napari, no Qt."""
+"""The pure core of napari-heatseg: numpy/scipy only, no napari, no Qt.
 
-from .api import Step, evolve, methods, segment
+Its public names (``__init__.pyi``) are imported when first used, so ``import
+napari_heatseg.core.io`` (say) does not load the solver and its compiled loops.
+"""
 
-__all__ = ["Step", "evolve", "methods", "segment"]
+import lazy_loader as lazy
+
+__getattr__, __dir__, __all__ = lazy.attach_stub(__name__, __file__)

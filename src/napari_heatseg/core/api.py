@@ -1,4 +1,4 @@
-"""The public entry points: :func:`segment`, :func:`evolve` and :func:`methods`."""
+"""The public entry points: :func:`segment`, :func:`evolve`, :func:`methods` and :func:`warm_up`."""
 
 import inspect
 from functools import partial
@@ -7,12 +7,14 @@ from typing import NamedTuple
 import numpy as np
 
 from . import baselines, ictm
+from ._memory import check_memory
+from .inputs import prepare, restore_labels, warn_constant_image
 from .instances import instances as split_instances
-from .inputs import check_memory, prepare, restore_labels, warn_constant_image
 from .marks import check_marks, start_with_seeds
 from .scope import make_scope
+from .start_checks import check_start, warn_if_inside_found_nothing
 
-__all__ = ["Step", "evolve", "methods", "segment"]
+__all__ = ["Step", "evolve", "methods", "segment", "warm_up"]
 
 DEFAULT_METHOD = "heat"
 
@@ -53,7 +55,7 @@ def _check_params(runner, method, params):
 
 
 def evolve(image, start, *, method=DEFAULT_METHOD, channel_axis=None, spacing=None,
-           scope="object", seeds=None, background=None, initial=None, instances=False, **params):
+           scope=None, seeds=None, background=None, initial=None, instances=False, **params):
     """Evolve ``start`` into a segmentation of ``image``, yielding intermediate states.
 
     Takes the same arguments as :func:`segment`. Inputs are checked before the
@@ -69,8 +71,8 @@ def evolve(image, start, *, method=DEFAULT_METHOD, channel_axis=None, spacing=No
     """
     runner = _runner(method)
     _check_params(runner, method, params)
-    prepared = prepare(image, start_with_seeds(start, seeds), channel_axis=channel_axis, spacing=spacing,
-                       scope=scope)
+    prepared = check_start(prepare(image, start_with_seeds(start, seeds), channel_axis=channel_axis,
+                                   spacing=spacing, scope=scope))
     marks = check_marks(prepared, seeds, background, initial)
     constraints = make_scope(prepared, marks.seeds, marks.background, marks.initial)
     if method == DEFAULT_METHOD:
@@ -98,13 +100,16 @@ def _single_state(compute):
 
 
 def _as_steps(states, prepared, split=None):
+    phases = None
     for iteration, phases, energy in states:
         labels = restore_labels(phases, prepared) if split is None else split(phases)
         yield Step(iteration, labels, float(energy))
+    if phases is not None:
+        warn_if_inside_found_nothing(phases, prepared)
 
 
 def segment(image, start, *, method=DEFAULT_METHOD, channel_axis=None, spacing=None,
-            scope="object", seeds=None, background=None, initial=None, instances=False, **params):
+            scope=None, seeds=None, background=None, initial=None, instances=False, **params):
     """Segment ``image`` starting from the labels drawn in ``start``.
 
     Parameters
@@ -114,7 +119,9 @@ def segment(image, start, *, method=DEFAULT_METHOD, channel_axis=None, spacing=N
         dtype and intensity scale: each channel is normalised robustly, so results do
         not change when the image is scaled and shifted. NaN/inf pixels carry no data.
     start : (M, N[, P]) array_like of int or bool
-        The rough start: 0 = not marked, each value > 0 is a label (a phase).
+        The rough start: 0 = not marked, each value > 0 is a label (a phase). A start
+        whose many values are the grades of one mask (a soft-edged brush stroke, a mask
+        saved as JPEG) is binarised at half its maximum, with a warning.
     method : str, optional
         ``"heat"`` (threshold dynamics with the heat semigroup) or any name from
         :func:`methods`.
@@ -122,12 +129,15 @@ def segment(image, start, *, method=DEFAULT_METHOD, channel_axis=None, spacing=N
         Axis of ``image`` holding channels (``-1`` for RGB); None for grey images.
     spacing : sequence of float, optional
         Physical voxel size per spatial axis (napari's layer ``scale``); None = 1.
-    scope : {'object', 'inside', 'all'}, optional
+    scope : {None, 'object', 'inside', 'all'}, optional
         Where the answer may lie. ``'inside'``: within the marked region (a box or
         lasso drawn around the object), against a background learned from a band around
-        it. ``'object'``: one connected object per label, grown or shrunk from the mark,
-        against its local background. ``'all'``: everything in the image that looks
-        like the marked regions.
+        it; a warning says when it finds nothing. ``'object'``: one connected object per
+        label, grown or shrunk from the mark, against its local background. ``'all'``:
+        everything in the image that looks like the marked regions. None (the default):
+        ``'inside'`` if every label is a box drawn around something (a filled rectangle,
+        cuboid, or convex polygon or ellipse that is not round, whose middle differs from
+        the band around it), else ``'object'`` (see :mod:`napari_heatseg.core.start_checks`).
     seeds : (M, N[, P]) array_like of int, optional
         Corrections: 0 = none, k > 0 = "these voxels are label k" (positive clicks,
         scribbles, brush fixes), with the start's label values. Fixed for the whole run;
@@ -173,3 +183,18 @@ def segment(image, start, *, method=DEFAULT_METHOD, channel_axis=None, spacing=N
                        **params):
         pass
     return last.labels
+
+
+def warm_up():
+    """Do now what would otherwise hold up the first segmentation of a session.
+
+    ``import napari_heatseg`` loads nothing heavy; the first run would import the solver
+    (numpy, scipy, numba, OpenCV) and compile its loops or load them from numba's disk
+    cache (about half a second each on two cores; the compilation right after installing
+    takes a few seconds). This does both, for every kind of input a run gives the loops;
+    later calls cost microseconds. Call it on a thread at start-up, as the napari widget
+    does when an image is picked. Results do not depend on it.
+    """
+    from .ictm.kernels import warm_up as load_compiled_loops
+
+    load_compiled_loops()

@@ -72,7 +72,7 @@ def target_names(inputs, out_dir):
 
 # ------------------------------------------------------------------------------ one file
 
-def segment_file(image, *, start=None, start_method=None, method=api.DEFAULT_METHOD, scope="object",
+def segment_file(image, *, start=None, start_method=None, method=api.DEFAULT_METHOD, scope=None,
                  spacing=None, channel_axis=None, params=None, stack=None, axis=0, executor=None,
                  progress=None):
     """Segment one image file; the work of ``heatseg segment`` and of every batch job.

@@ -4,7 +4,9 @@ Every method (the heat semigroup and every baseline) receives a :class:`Prepared
 bundle, so no algorithm has to care about dtypes, channel layout, intensity scale,
 non-finite pixels or label values. Every check here raises a ``TypeError`` (wrong
 kind of value) or ``ValueError`` (wrong value) whose message says what was received
-and what to pass instead; :func:`check_memory` refuses work that would not fit in RAM.
+and what to pass instead; :func:`prepare` refuses, with ``MemoryError``, an image whose
+preparation alone would not fit in memory (the heat method's own check is
+:func:`napari_heatseg.core._memory.check_memory`).
 """
 
 import os
@@ -12,15 +14,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = [
-    "Prepared",
-    "available_memory",
-    "check_memory",
-    "estimate_memory",
-    "prepare",
-    "restore_labels",
-    "supported_float_type",
-]
+from ._memory import refuse_if_too_big
+from ._percentiles import robust_range
+
+__all__ = ["Prepared", "prepare", "restore_labels", "supported_float_type"]
 
 SCOPES = ("inside", "object", "all")
 _SPACING_RANGE = (1e-150, 1e150)  # squares (tau is in spacing units squared) stay finite and nonzero
@@ -45,8 +42,9 @@ class Prepared:
         The start's label values, sorted, in the start's dtype (bool stays bool).
     spacing : tuple of float
         Physical voxel size per spatial axis.
-    scope : str
-        One of ``"inside"``, ``"object"``, ``"all"``.
+    scope : str or None
+        One of ``"inside"``, ``"object"``, ``"all"`` (None only until
+        :func:`~napari_heatseg.core.start_checks.check_start` chooses it).
     """
 
     image: np.ndarray
@@ -81,87 +79,7 @@ def supported_float_type(dtype):
 
 
 # ---------------------------------------------------------------------------------------
-# Memory
-
-
-def available_memory():
-    """Bytes of RAM available to this process now, or None if it cannot be told.
-
-    The smaller of the system's available memory (psutil, else ``/proc/meminfo``, else
-    ``os.sysconf``) and the room left under a cgroup (container) memory limit.
-    """
-    candidates = [_system_available(), _cgroup_available()]
-    candidates = [c for c in candidates if c is not None]
-    return min(candidates) if candidates else None
-
-
-def _system_available():
-    try:
-        import psutil
-
-        return int(psutil.virtual_memory().available)
-    except Exception:  # psutil missing or unsupported platform: try the OS directly
-        pass
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (AttributeError, ValueError, OSError):
-        return None
-
-
-def _cgroup_available():
-    try:
-        with open("/sys/fs/cgroup/memory.max") as f:
-            limit = f.read().strip()
-        with open("/sys/fs/cgroup/memory.current") as f:
-            current = int(f.read().strip())
-    except (OSError, ValueError):
-        return None
-    if limit == "max":
-        return None
-    return max(int(limit) - current, 0)
-
-
-def estimate_memory(spatial_shape, n_labels, n_channels=1, *, model="gaussian", components=3,
-                    edge=0.0, **_):
-    """Peak working memory, in bytes, of ``method="heat"`` beyond the caller's own arrays.
-
-    Counts the prepared float32 image, the valid mask and the one-byte phase maps, per label
-    phase one mask, one diffused indicator and one cost difference, the model's per-channel
-    temporaries and the output. Calibrated with ``tracemalloc`` (peaks of 40-243 bytes per
-    voxel at 256**2-512**2, 32x64**2 and 64x128**2, for 1-16 labels, 1-4 channels, every
-    model, with and without edge weighting), plus a 15 % margin and 4 MiB of fixed overhead,
-    so it bounds the measured peak from above.
-
-    Parameters
-    ----------
-    spatial_shape : tuple of int
-        Spatial shape of the image (no channel axis).
-    n_labels : int
-        Number of distinct labels in the start.
-    n_channels : int, optional
-        Number of image channels.
-    model, components, edge
-        The heat parameters that change memory use; other parameters (accepted and
-        ignored here) do not.
-
-    Returns
-    -------
-    int
-        Estimated bytes.
-    """
-    per_voxel = 24 + 14 * n_labels + 14 * n_channels
-    if model == "gmm":
-        per_voxel += 4 * int(components)
-    if edge:
-        per_voxel += 12
-    return int(np.prod(spatial_shape, dtype=np.float64) * per_voxel * 1.15) + 4 * 2**20
+# Memory of the preparation itself
 
 
 def _prepare_bytes(spatial_shape, n_channels, dtype):
@@ -169,48 +87,6 @@ def _prepare_bytes(spatial_shape, n_channels, dtype):
     dtype = np.dtype(dtype)
     work = 0 if dtype in (np.float32, np.float64) else supported_float_type(dtype).itemsize * n_channels
     return int(np.prod(spatial_shape, dtype=np.float64) * (work + 5 * n_channels + 24))
-
-
-def check_memory(spatial_shape, n_labels, n_channels=1, **params):
-    """Refuse, before any work, a run whose working memory exceeds the available RAM.
-
-    Parameters
-    ----------
-    spatial_shape, n_labels, n_channels, **params
-        As for :func:`estimate_memory` (pass the heat parameters as given to
-        :func:`napari_heatseg.segment`; only those that change memory use matter).
-
-    Returns
-    -------
-    int
-        The estimate in bytes, when it fits (or when free memory cannot be told).
-
-    Raises
-    ------
-    MemoryError
-        If the estimate exceeds the available memory; the message gives both numbers
-        and the ways out (the dask path, cropping, downsampling).
-    """
-    needed = estimate_memory(spatial_shape, n_labels, n_channels, **params)
-    _refuse_if_too_big(needed, spatial_shape, f"{n_labels} label(s) and {n_channels} channel(s)")
-    return needed
-
-
-def _refuse_if_too_big(needed, spatial_shape, what):
-    available = available_memory()
-    if available is None or needed <= available:
-        return
-    raise MemoryError(
-        f"segmenting an image of spatial shape {tuple(spatial_shape)} with {what} needs about "
-        f"{_gib(needed)} of working memory, but only {_gib(available)} is available. "
-        f"Use the out-of-core dask path (napari_heatseg.core.chunked.segment_chunked, on a dask "
-        f"or zarr array), crop the image to the region of interest, or downsample it (and use "
-        f"fewer labels) before segmenting."
-    )
-
-
-def _gib(n_bytes):
-    return f"{n_bytes / 2**30:.2f} GiB"
 
 
 # ---------------------------------------------------------------------------------------
@@ -284,58 +160,6 @@ def _channel_last(image, channel_axis):
     return moved
 
 
-def percentile_ranks(n, qs=(0.5, 99.5)):
-    """For each percentile in ``qs``, the ranks ``(r, r + 1)`` of the two sorted values among
-    ``n`` that numpy's default (linear) method interpolates, and the weight of the second."""
-    ranks = []
-    for q in np.true_divide(qs, 100):
-        virtual = q * (n - 1)
-        below = int(np.floor(virtual))
-        ranks.append((below, min(below + 1, n - 1), np.float64(virtual - below)))
-    return ranks
-
-
-def interpolate_percentile(a, b, gamma):
-    """``a + (b - a) gamma`` as ``numpy.percentile`` computes it (its ``_lerp``), as float64."""
-    diff = b - a
-    return np.float64(b - diff * (1 - gamma) if gamma >= 0.5 else a + diff * gamma)
-
-
-def _order_statistics(values, ranks):
-    """``{r: the r-th smallest of values}`` for each rank, exactly, partitioning only the
-    tails that hold them (the percentiles sought lie near the ends).
-
-    A strided sample gives a threshold with enough values beyond it; the ranks within the
-    values beyond the threshold are the ranks overall (shifted for the upper tail).
-    """
-    n = values.size
-    sample = values[:: max(1, n // 4096)]
-    found = {}
-    for group, upper in (([r for r in ranks if r < n // 2], False), ([r for r in ranks if r >= n // 2], True)):
-        if not group:
-            continue
-        need = n - min(group) if upper else max(group) + 1  # values that must lie in the tail
-        share = min(1.0, 2 * need / n + 0.01)
-        threshold = np.quantile(sample, 1 - share if upper else share)
-        tail = values[values >= threshold] if upper else values[values <= threshold]
-        if tail.size < need:  # the sample misled: use every value
-            tail = values
-        offset = n - tail.size if upper else 0
-        ordered = np.partition(tail, [r - offset for r in group])
-        found.update({r: ordered[r - offset] for r in group})
-    return found
-
-
-def _robust_range(values, dtype):
-    """The 0.5th and 99.5th percentiles of ``values`` (exactly ``numpy.percentile``'s, with
-    the interpolation in ``dtype``)."""
-    values = values.ravel()
-    ranks = percentile_ranks(values.size)
-    ordered = _order_statistics(values, sorted({r for below, above, _ in ranks for r in (below, above)}))
-    return [interpolate_percentile(dtype.type(ordered[below]), dtype.type(ordered[above]), gamma)
-            for below, above, gamma in ranks]
-
-
 def _normalise(image):
     """Map each channel robustly to about [0, 1]; returns (float32 image, valid mask)."""
     if np.iscomplexobj(image):
@@ -357,7 +181,9 @@ def _normalise(image):
     out = np.zeros(work.shape, dtype=np.float32)
     for c in range(work.shape[-1]):
         values = work[..., c] if every else work[..., c][valid]
-        low, high = _robust_range(values, dtype)
+        if values.dtype.kind in "ui" and values.dtype.itemsize == 8:
+            values = _minimum_removed(values)
+        low, high = robust_range(values, dtype)
         if not high > low:  # a nearly constant channel: fall back to the full range
             low, high = dtype.type(values.min()), dtype.type(values.max())
         with np.errstate(over="ignore"):
@@ -371,6 +197,22 @@ def _normalise(image):
             else:
                 out[..., c][valid] = (values - low) / (high - low)
     return out, valid
+
+
+def _minimum_removed(values):
+    """A 64-bit integer channel minus its minimum, exactly, as uint64.
+
+    float64 holds integers exactly only up to 2**53, so ``2**63`` and ``2**63 + 1000``
+    are one float; the differences to the minimum are exact and, for any range below
+    2**53, exact as floats too. The subtraction wraps modulo 2**64, which for two's
+    complement signed values gives the true non-negative difference. The shift does not
+    change the normalised result (it is shift-invariant), so only images beyond float64's
+    exact integers pay for this copy.
+    """
+    low, high = values.min(), values.max()
+    if -(2**53) <= int(low) and int(high) <= 2**53:
+        return values
+    return values.view(np.uint64) - low.view(np.uint64)
 
 
 def _shape_hint(raw_shape, start_shape, channel_axis):
@@ -491,6 +333,9 @@ def _check_spacing(spacing, ndim):
 def prepare(image, start, *, channel_axis=None, spacing=None, scope="object"):
     """Check and convert the public API's inputs. Inputs are never modified.
 
+    ``scope=None`` is kept as None: :func:`napari_heatseg.core.start_checks.check_start`
+    chooses it from the start.
+
     Raises
     ------
     TypeError, ValueError
@@ -499,12 +344,13 @@ def prepare(image, start, *, channel_axis=None, spacing=None, scope="object"):
     MemoryError
         If preparing the image alone would need more memory than is available.
     """
-    if not isinstance(scope, str) or scope not in SCOPES:
-        raise ValueError(f"unknown scope {scope!r}; choose one of {', '.join(map(repr, SCOPES))}.")
+    if scope is not None and (not isinstance(scope, str) or scope not in SCOPES):
+        raise ValueError(f"unknown scope {scope!r}; choose one of {', '.join(map(repr, SCOPES))}, "
+                         f"or None to choose from the start.")
     raw = _as_array(image, "image")
     image = _channel_last(raw, channel_axis)
     spacing = _check_spacing(spacing, image.ndim - 1)
-    _refuse_if_too_big(_prepare_bytes(image.shape[:-1], image.shape[-1], image.dtype),
+    refuse_if_too_big(_prepare_bytes(image.shape[:-1], image.shape[-1], image.dtype),
                        image.shape[:-1], f"{image.shape[-1]} channel(s)")
     phases, values = _check_start(start, image.shape[:-1], raw.shape, channel_axis)
     normalised, valid = _normalise(image)

@@ -74,7 +74,7 @@ def _propagation_order(annotated, n):
 
 
 def iter_stack(image, start, *, mode="propagate", axis=0, method=DEFAULT_METHOD, channel_axis=None,
-               spacing=None, scope="object", max_area_ratio=3.0, min_area=1, min_contrast=0.25,
+               spacing=None, scope=None, max_area_ratio=3.0, min_area=1, min_contrast=0.25,
                max_drift=0.75, executor=None, **params):
     """Segment a stack slice by slice, yielding each slice as soon as it is done.
 

@@ -12,7 +12,6 @@ from qtpy.QtGui import QFontDatabase
 from qtpy.QtWidgets import QTextEdit
 
 import napari_heatseg as hs
-from napari_heatseg.core.ictm import kernels
 
 from ._inputs import (WHERE, LayerChoiceError, SegmentInputs, image_data, labels_start,
                       parse_label_ids, spatial_layout)
@@ -272,7 +271,7 @@ class SegmentWidget(Container):
                                                 scale=scale, translate=translate)
         if active is not None and active in self._viewer.layers:
             self._viewer.layers.selection.active = active
-        threading.Thread(target=kernels.warm_up, name="heatseg warm-up", daemon=True).start()
+        threading.Thread(target=hs.warm_up, name="heatseg warm-up", daemon=True).start()
 
     def _fresh_preview(self, inputs):
         image_layer = self._image.value

@@ -1,7 +1,6 @@
 """Region baselines: region growing from the seeds and k-means on intensities or colours."""
 
 import numpy as np
-from scipy.cluster.vq import kmeans2, vq
 
 from ..scope import keep_touching
 from ._task import Task
@@ -54,6 +53,8 @@ def kmeans(prepared, scope=None, *, n_clusters=None, max_samples=100_000, rng=0)
     rng : int or numpy.random.Generator
         Seed for the subsample and the k-means++ initialisation.
     """
+    from scipy.cluster.vq import kmeans2, vq  # loaded by the method that needs it (60 ms)
+
     task = Task(prepared, scope)
     if n_clusters is None:
         n_clusters = prepared.n_labels + 1

@@ -37,8 +37,9 @@ from pathlib import Path
 import numpy as np
 
 from ..heat import gaussian_blur, kernel_radius
-from ..inputs import (_check_spacing, _check_start, interpolate_percentile, percentile_ranks,
-                      refuse_labels_without_data, supported_float_type, warn_constant_image)
+from .._percentiles import interpolate_percentile, percentile_ranks
+from ..inputs import (_check_spacing, _check_start, refuse_labels_without_data, supported_float_type,
+                      warn_constant_image)
 from ..models import phase_moments
 from ..outputs import check_zarr_target, write_zarr
 from ..scope import Scope
@@ -181,7 +182,7 @@ def _new_store(path, shape, chunks, dtype):
 
 def _check_options(scope, params):
     """The options the chunked backend does not have, refused with the way out."""
-    if scope != "all":
+    if scope not in (None, "all"):  # None: the default, which for blocks is "all"
         raise ValueError(f"scope={scope!r} is not supported by the chunked path; only 'all' is "
                          f"(use napari_heatseg.segment in memory, or --stack for slices).")
     refused = {"edge": lambda v: v != 0, "coarse_to_fine": bool}
