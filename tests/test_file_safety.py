@@ -222,7 +222,7 @@ def test_segment_chunked_refuses_to_write_over_its_image(tmp_path):
 
     image, start = _zarr_volume(tmp_path)
     before = _snapshot(tmp_path)
-    with pytest.raises(OSError, match="out .*vol.zarr is the input image"):
+    with pytest.raises(OSError, match="out .*vol.zarr is the image file"):
         segment_chunked(str(image), str(start), out=image, overwrite=True, max_num_iter=2)
     assert _snapshot(tmp_path) == before
 
@@ -234,7 +234,7 @@ def test_a_link_to_an_input_in_the_output_folder_is_not_a_finished_output(tmp_pa
     before = _snapshot(tmp_path / "in")
     assert main(_batch(tmp_path)) == 1
     err = _one_line(capsys)
-    assert "is a link to the input image" in err and "img0.tif" in err
+    assert "is a link to the image file" in err and "img0.tif" in err
     assert _snapshot(tmp_path / "in") == before
 
 

@@ -186,7 +186,7 @@ def test_check_separate_names_how_an_output_meets_an_input(tmp_path, output, how
 
     (tmp_path / "data").mkdir()
     inputs = [("IMAGE", tmp_path / ("data/img.tif" if how == "contains" else "img.tif"))]
-    with pytest.raises(HeatsegIOError, match=f"-o .* {how} the input IMAGE"):
+    with pytest.raises(HeatsegIOError, match=f"-o .* {how} the IMAGE file"):
         check_separate([("-o", tmp_path / output)], inputs)
     check_separate([("-o", tmp_path / "elsewhere.tif")], inputs)  # apart: no error
 

@@ -260,8 +260,8 @@ def check_separate(outputs, inputs):
             else:
                 continue
             raise HeatsegIOError(
-                f"{out_name} {out_path} {how} the input {in_name} {in_path}; heatseg never replaces or "
-                f"writes into its inputs. Choose an output outside them.")
+                f"{out_name} {out_path} {how} the {in_name} file {in_path}; heatseg never replaces its "
+                f"inputs or writes into them. Choose an output outside them.")
 
 
 # ------------------------------------------------------------------------- folder lock
