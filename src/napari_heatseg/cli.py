@@ -13,8 +13,6 @@ stderr and exits with status 1 (2 for a malformed command line).
 
 import argparse
 import ast
-import csv
-import io
 import os
 import sys
 import time
@@ -240,48 +238,9 @@ def _run_batch(args, inputs, jobs, skipped, stale, out_dir):
 
 # -------------------------------------------------------------------------------------- demo
 
-def _display(image, channel_axis):
-    """float RGB in [0, 1] for an overlay (robust grey levels)."""
-    image = np.asarray(image, dtype=np.float64)
-    if channel_axis is not None:
-        image = np.moveaxis(image, channel_axis, -1)[..., :3]
-    low, high = np.nanpercentile(image, [0.5, 99.5])
-    image = np.clip((image - low) / (high - low if high > low else 1.0), 0, 1)
-    return image if channel_axis is not None else np.repeat(image[..., None], 3, axis=-1)
-
-
-def _overlay(sample, labels):
-    """RGB uint8 overlay: result (yellow), ground truth (cyan), start (magenta)."""
-    from skimage.segmentation import find_boundaries
-
-    image = _display(sample["image"], sample["channel_axis"])
-    layers = [(labels, (1.0, 1.0, 0.0)), (sample["start"], (1.0, 0.0, 1.0))]
-    if sample["truth"] is not None:
-        layers.insert(1, (sample["truth"], (0.0, 1.0, 1.0)))
-    if labels.ndim == 3:  # the slice where the result and the truth are largest
-        weight = (labels > 0).sum(axis=(1, 2)) + (sample["start"] > 0).sum(axis=(1, 2))
-        z = int(np.argmax(weight))
-        image = image[z]
-        layers = [(lab[z], colour) for lab, colour in layers]
-    out = image.copy()
-    for lab, colour in layers:
-        edge = find_boundaries(lab, mode="inner")
-        out[edge] = colour
-    zoom = max(1, 400 // max(out.shape[:2]))  # small images: enlarge (nearest) to be legible
-    out = out.repeat(zoom, axis=0).repeat(zoom, axis=1)
-    return (out * 255).astype(np.uint8)
-
-
-def _iou(truth, labels):
-    truth, pred = truth > 0, labels > 0
-    union = np.count_nonzero(truth | pred)
-    return np.count_nonzero(truth & pred) / union if union else 1.0
-
-
 def _cmd_demo(args):
     import napari_heatseg as hs
-    from napari_heatseg.core.outputs import atomic_write, write_labels
-    from napari_heatseg.samples import SAMPLES, load_sample
+    from napari_heatseg.demo import run_demo
 
     out_dir = Path(args.out)
     if out_dir.exists() and not out_dir.is_dir():
@@ -291,54 +250,12 @@ def _cmd_demo(args):
                         f"files in it, or choose another folder.")
     _make_folder(out_dir, "--out", parents=True)
     params = _parse_params(args.param)
-    method = args.method
-    if method not in hs.methods():
-        raise UserError(f"--method {method!r} is unknown; choose one of {', '.join(hs.methods())}.")
-    rows = []
-    for name in SAMPLES:
-        sample = load_sample(name)
-        t0 = time.perf_counter()
-        labels = hs.segment(sample["image"], sample["start"], method=method, scope=sample["scope"],
-                            spacing=sample["spacing"], channel_axis=sample["channel_axis"], **params)
-        seconds = time.perf_counter() - t0
-        write_labels(out_dir / f"{name}_labels.tif", labels, spacing=sample["spacing"], overwrite=True)
-        overlay = _overlay(sample, labels)
-        atomic_write(out_dir / f"{name}_overlay.png", lambda tmp: _write_png(tmp, overlay), overwrite=True)
-        iou = _iou(sample["truth"], labels) if sample["truth"] is not None else None
-        rows.append(dict(sample=name, shape="x".join(map(str, labels.shape)), scope=sample["scope"],
-                         iou="" if iou is None else f"{iou:.3f}", seconds=f"{seconds:.2f}"))
-        print(f"{name:10s} {rows[-1]['shape']:>12s}  IoU {rows[-1]['iou'] or 'n/a':>5s}  {seconds:6.2f} s",
-              file=sys.stderr)
-    _write_tables(out_dir, rows, method, params)
-    print(_markdown(rows, method, params))
+    if args.method not in hs.methods():
+        raise UserError(f"--method {args.method!r} is unknown; choose one of {', '.join(hs.methods())}.")
+    print(run_demo(out_dir, args.method, params))
     print(f"heatseg demo: wrote labels, overlays (yellow: result, cyan: ground truth, magenta: start) "
           f"and results.md/results.csv to {out_dir.resolve()}")
     return 0
-
-
-def _write_png(path, rgb):
-    import imageio.v3 as iio
-
-    iio.imwrite(path, rgb, extension=".png")
-
-
-def _markdown(rows, method, params):
-    lines = [f"heatseg demo: method {method}" + (f", params {params}" if params else ""), "",
-             "| sample | shape | scope | IoU | time (s) |", "|---|---|---|---|---|"]
-    lines += [f"| {r['sample']} | {r['shape']} | {r['scope']} | {r['iou'] or 'n/a'} | {r['seconds']} |" for r in rows]
-    return "\n".join(lines)
-
-
-def _write_tables(out_dir, rows, method, params):
-    from napari_heatseg.core.outputs import atomic_write
-
-    text = _markdown(rows, method, params) + "\n"
-    atomic_write(out_dir / "results.md", lambda tmp: Path(tmp).write_text(text), overwrite=True)
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
-    writer.writeheader()
-    writer.writerows(rows)
-    atomic_write(out_dir / "results.csv", lambda tmp: Path(tmp).write_text(buffer.getvalue()), overwrite=True)
 
 
 # -------------------------------------------------------------------------------------- main

@@ -238,7 +238,6 @@ def segment_chunked(image, start, *, out, spacing=None, scope="all", chunks=None
     labels : dask array
         Backed by the zarr store ``out``, with the start's label values and dtype.
     """
-    import dask
     import dask.array as da
 
     params.setdefault("model", "mean")
