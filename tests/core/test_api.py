@@ -54,3 +54,29 @@ def test_bad_arguments_are_refused_before_any_work():
         hs.segment(image, start, tau=-1)
     with pytest.raises(ValueError, match="lam"):
         hs.segment(image, start, lam=float("nan"))
+
+
+@pytest.mark.parametrize("dtype", [">u2", ">i4", "<u2"])
+@pytest.mark.parametrize("method", ["heat", "threshold_otsu"])
+def test_output_dtype_is_the_starts_byte_order_included(dtype, method):
+    image = np.random.default_rng(0).random((32, 32))
+    for value in (1, 3):  # labels 1..K are cast, others looked up
+        start = np.zeros((32, 32), dtype)
+        start[10:20, 10:20] = value
+        assert hs.segment(image, start, method=method).dtype == np.dtype(dtype)
+
+
+def test_no_iterations_return_the_start_itself():
+    yy, xx = np.mgrid[:64, :64]
+    image = ((yy - 23) ** 2 + (xx - 23) ** 2 < 100) + 0.0
+    start = np.zeros((64, 64), np.uint8)
+    start[20:26, 20:26] = 1  # a coarse-grid round trip would shrink it to 16 pixels
+    np.testing.assert_array_equal(hs.segment(image, start, max_num_iter=0), start)
+
+
+def test_kmeans_clusters_are_bounded_by_the_pixels():
+    image = np.random.default_rng(0).random((16, 16))
+    start = np.zeros((16, 16), np.uint8)
+    start[4:8, 4:8] = 1
+    with pytest.raises(ValueError, match="`n_clusters` must be a whole number from 2 to the number of pixels"):
+        hs.segment(image, start, method="kmeans", n_clusters=100_000)

@@ -266,7 +266,8 @@ def _check_start(start, spatial_shape, raw_shape, channel_axis):
 def _label_values(start):
     """The distinct nonzero values of a non-negative label array, sorted, in its dtype."""
     if start.dtype.kind in "ui" and start.size and start.max() < 2**16:  # counting beats sorting
-        return np.flatnonzero(np.bincount(start.ravel().astype(np.intp, copy=False))[1:]).astype(start.dtype) + start.dtype.type(1)
+        counts = np.bincount(start.ravel().astype(np.intp, copy=False))[1:]
+        return (np.flatnonzero(counts) + 1).astype(start.dtype)  # the start's dtype, byte order included
     values = np.unique(start)
     return values[values != 0]
 
@@ -407,4 +408,6 @@ def restore_labels(phases, prepared):
     values = prepared.label_values
     if np.array_equal(values, np.arange(1, values.size + 1)):  # labels 1..K (or True): a cast
         return phases.astype(values.dtype)
-    return np.concatenate([np.zeros(1, values.dtype), values])[phases]
+    table = np.zeros(values.size + 1, values.dtype)  # (concatenate would drop a big-endian order)
+    table[1:] = values
+    return table[phases]

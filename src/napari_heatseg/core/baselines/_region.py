@@ -58,8 +58,10 @@ def kmeans(prepared, scope=None, *, n_clusters=None, max_samples=100_000, rng=0)
     task = Task(prepared, scope)
     if n_clusters is None:
         n_clusters = prepared.n_labels + 1
-    if n_clusters < 2:
-        raise ValueError(f"`n_clusters` must be at least 2, got {n_clusters!r}.")
+    n_pixels = int(np.count_nonzero(task.valid))
+    if isinstance(n_clusters, bool) or not isinstance(n_clusters, (int, np.integer)) or not 2 <= n_clusters <= n_pixels:
+        raise ValueError(f"`n_clusters` must be a whole number from 2 to the number of pixels ({n_pixels}), "
+                         f"got {n_clusters!r}.")
     rng = np.random.default_rng(rng)
     pixels = task.image[task.valid].astype(np.float64)
     if len(pixels) > max_samples:

@@ -105,7 +105,8 @@ def _run(prepared, scope, params, iter_callback, decision, initial):
         prepared = replace(prepared, image=prepared.image[crop], valid=prepared.valid[crop],
                            phases=prepared.phases[crop])
         domain, scope, phases = domain[crop], scope.crop(crop), phases[crop]
-    coarse_to_fine = params.coarse_to_fine and initial is None
+    # a warm start and a run of no iterations keep their state as it is (no coarse round trip)
+    coarse_to_fine = params.coarse_to_fine and initial is None and params.max_num_iter > 0
     states = _solve(prepared, scope, domain, problem, phases, spacing, tau, params, coarse_to_fine, decision)
     for iteration, state, energy in states:
         if crop is not None:
