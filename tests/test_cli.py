@@ -61,9 +61,19 @@ def test_demo_writes_masks_overlays_and_table(tmp_path):
     nuclei_iou = float(rows[1].split(",")[3])
     assert 0 < nuclei_iou <= 1
     assert "| mri3d |" in (out / "results.md").read_text()
-    # a second run refuses to write into the non-empty folder
+    # a second run replaces its own files (the README's first command works twice) ...
     again = heatseg("demo", "--out", out, *QUICK)
-    assert again.returncode == 1 and "--overwrite" in again.stderr and "Traceback" not in again.stderr
+    assert again.returncode == 0, again.stderr
+    # ... but never writes into a folder that holds anything else
+    (out / "notes.txt").write_text("mine")
+    refused = heatseg("demo", "--out", out, *QUICK)
+    assert refused.returncode == 1 and "notes.txt" in refused.stderr and "Traceback" not in refused.stderr
+    assert (out / "notes.txt").read_text() == "mine"
+
+
+def test_version():
+    result = heatseg("--version")
+    assert result.returncode == 0 and result.stdout.startswith("heatseg 0.")
 
 
 @pytest.mark.slow

@@ -240,14 +240,16 @@ def _run_batch(args, inputs, jobs, skipped, stale, out_dir):
 
 def _cmd_demo(args):
     import napari_heatseg as hs
-    from napari_heatseg.demo import run_demo
+    from napari_heatseg.demo import demo_files, run_demo
 
     out_dir = Path(args.out)
     if out_dir.exists() and not out_dir.is_dir():
         raise UserError(f"--out {out_dir} is a file; give a folder.")
-    if out_dir.is_dir() and any(out_dir.iterdir()) and not args.overwrite:
-        raise UserError(f"--out {out_dir} exists and is not empty; pass --overwrite to replace the demo "
-                        f"files in it, or choose another folder.")
+    others = sorted(p.name for p in out_dir.iterdir() if p.name not in demo_files()) if out_dir.is_dir() else []
+    if others and not args.overwrite:  # its own earlier demo files are replaced; nothing else is touched
+        raise UserError(f"--out {out_dir} holds files the demo did not write ({', '.join(others[:3])}"
+                        f"{', ...' if len(others) > 3 else ''}); choose another folder, or pass --overwrite to "
+                        f"write the demo files beside them.")
     _make_folder(out_dir, "--out", parents=True)
     params = _parse_params(args.param)
     if args.method not in hs.methods():
@@ -261,7 +263,14 @@ def _cmd_demo(args):
 # -------------------------------------------------------------------------------------- main
 
 def _parser():
+    from importlib.metadata import PackageNotFoundError, version
+
     parser = argparse.ArgumentParser(prog="heatseg", description="Segmentation with the heat semigroup.")
+    try:
+        installed = version("napari-heatseg")
+    except PackageNotFoundError:  # run from a source tree
+        installed = "unknown (not installed)"
+    parser.add_argument("--version", action="version", version=f"heatseg {installed}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     seg = sub.add_parser("segment", help="segment one image from a start mask")

@@ -14,7 +14,15 @@ import numpy as np
 
 from .core.metrics import iou
 
-__all__ = ["run_demo"]
+__all__ = ["demo_files", "run_demo"]
+
+
+def demo_files():
+    """The names of the files :func:`run_demo` writes (a folder holding only these is its own)."""
+    from napari_heatseg.samples import SAMPLES
+
+    return {f"{name}_{kind}" for name in SAMPLES for kind in ("labels.tif", "overlay.png")} | {
+        "results.md", "results.csv"}
 
 
 def run_demo(out_dir, method="heat", params=None):
