@@ -334,3 +334,14 @@ def test_segment_instances_gives_one_id_per_object(tmp_path, nuclei, capsys):
     code = main(["segment", str(tmp_path / "img.npy"), "--start", str(tmp_path / "start.npy"),
                  "-o", str(tmp_path / "o.npy"), "--instances"])
     assert code == 1 and "--scope all" in capsys.readouterr().err
+
+
+def test_core_advice_is_given_as_flags(tmp_path):
+    rgb = np.random.default_rng(0).integers(0, 255, (40, 48, 3), dtype=np.uint8)
+    tifffile.imwrite(tmp_path / "rgb.tif", rgb, photometric="minisblack")
+    start = np.zeros((40, 48), np.uint8)
+    start[10:20, 10:20] = 1
+    tifffile.imwrite(tmp_path / "start.tif", start)
+    result = heatseg("segment", tmp_path / "rgb.tif", "--start", tmp_path / "start.tif", "-o", tmp_path / "o.tif")
+    assert result.returncode == 1 and "--channel-axis -1" in result.stderr, result.stderr
+    assert "channel_axis" not in result.stderr

@@ -14,6 +14,7 @@ stderr and exits with status 1 (2 for a malformed command line).
 import argparse
 import ast
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -337,8 +338,24 @@ def _run(args, name):
     except MemoryError as exc:
         message = str(exc).strip() or ("out of memory; use a smaller image, --stack independent, or a .zarr "
                                        "volume (segmented by chunks).")
-    print(f"{name}: error: {message}", file=sys.stderr)
+    print(f"{name}: error: {_in_cli_words(message)}", file=sys.stderr)
     return 1
+
+
+_CLI_WORDS = [  # the core speaks Python; on the command line the same advice names the flags
+    (re.compile(r"channel_axis=None"), "no --channel-axis"),
+    (re.compile(r"channel_axis=(-?\d+)"), r"--channel-axis \1"),
+    (re.compile(r"`channel_axis`"), "--channel-axis"),
+    (re.compile(r"overwrite=True(?: \(CLI: --overwrite\))?"), "--overwrite"),
+    (re.compile(r"spacing=\(([^)]*)\)"), lambda m: "--spacing " + ",".join(v.strip() for v in m.group(1).split(",") if v.strip())),
+]
+
+
+def _in_cli_words(message):
+    """The core's message with its Python keyword advice rewritten as the CLI's flags."""
+    for pattern, replacement in _CLI_WORDS:
+        message = pattern.sub(replacement, message)
+    return message
 
 
 if __name__ == "__main__":
