@@ -158,12 +158,12 @@ def _interact(predict, item, marks, trace, clicks, box=None, previous=None):
     truth = item.target == 1
     ignore = item.target == item.ignore if item.ignore is not None else None
     prediction = previous if previous is not None else np.zeros(truth.shape, np.uint8)
-    for _ in range(clicks):
+    for count in range(clicks):
         click = next_click(truth, prediction > 0, ignore=ignore, clicked=marks.clicked,
                            spacing=item.spacing)
-        if click is None:  # nothing left to correct: the result stands
-            trace.ious.append(trace.ious[-1])
-            continue
+        if click is None:  # nothing left to correct: the result stands for the remaining clicks
+            trace.ious += [trace.ious[-1]] * (clicks - count)
+            break
         marks.add(click)
         t0 = time.perf_counter()
         prediction = predict(positive=marks.positive, negative=marks.negative, box=box,
