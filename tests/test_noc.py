@@ -135,3 +135,27 @@ def test_heat_without_the_click_api_is_reported_not_faked(monkeypatch):
     assert row["heat"] == "not available: method 'heat' has no parameter 'seeds'"
     assert len(row["graphcut"]) == 1 and len(row["graphcut"][0].ious) == 3
     assert "not available: method 'heat'" in noc.report(results, max_clicks=3)
+
+
+def test_heat_is_called_with_the_clicks_as_seeds_background_and_initial(monkeypatch):
+    calls = []
+
+    def record(image, start, **kwargs):
+        calls.append((np.array(start), kwargs))
+        seeds = kwargs.get("seeds")
+        return (seeds > 0).astype(np.uint8) if seeds is not None else np.array(start, np.uint8)
+
+    monkeypatch.setattr(noc.hs, "segment", record)
+    item = _item()
+    noc.run_clicks(noc.predictor("heat", item), item, max_clicks=2)
+    (start, first), (_, second) = calls
+    assert not start.any() and first["scope"] == "object" and first["initial"] is None
+    assert first["seeds"].dtype == np.uint8 and set(np.unique(first["seeds"])) == {0, 1}
+    assert first["background"].dtype == bool and not first["background"].any()
+    np.testing.assert_array_equal(second["initial"], first["seeds"])  # the last result
+    calls.clear()
+    noc.run_box(noc.predictor("heat", item), item, clicks=1)
+    (box_start, box_call), (_, correction) = calls
+    np.testing.assert_array_equal(box_start, item.start)
+    assert box_call == {"scope": "inside", "channel_axis": None, "spacing": None}
+    assert correction["scope"] == "inside" and correction["initial"] is not None
