@@ -3,10 +3,9 @@ writes objects 1, 2, 3, undo takes the last one out, and the loop's keys are bou
 
 import numpy as np
 import pytest
+from gui_helpers import choose, run_to_end
 from qtpy.QtCore import QPoint, Qt
 from qtpy.QtTest import QTest
-
-from gui_helpers import choose, run_to_end
 
 pytestmark = pytest.mark.gui
 
@@ -227,8 +226,8 @@ def test_clicks_correct_a_volume(shown, qtbot):
     image = ((big | small) + np.random.default_rng(4).normal(0, 0.2, big.shape)).astype(np.float32)
     start = np.zeros(big.shape, np.uint8)
     start[5:8, 21:28, 17:24] = 1
-    choose(widget, viewer.add_image(image, name="vol", scale=scale), viewer.add_labels(start, name="ball", scale=scale),
-           scope="all")
+    choose(widget, viewer.add_image(image, name="vol", scale=scale),
+           viewer.add_labels(start, name="ball", scale=scale), scope="all")
     run_to_end(qtbot, widget)
     assert preview(viewer)[small].mean() > 0.9
     prompts = start_clicking(qtbot, viewer, widget)
@@ -238,3 +237,25 @@ def test_clicks_correct_a_volume(shown, qtbot):
     np.testing.assert_allclose(prompts.data[0], (6, 24, 50), atol=0.6)
     assert preview(viewer)[small].mean() < 0.2 and preview(viewer)[big].mean() > 0.95
     assert widget._inputs.as_core_arguments()["background"][5:8, 24, 50].all()  # a ball: 3 slices at spacing 2
+
+
+def test_brush_strokes_correct_too_and_are_not_offered_as_layers(shown, qtbot):
+    viewer, widget = shown
+    big, a, b = open_scene(qtbot, viewer, widget, scope="all")
+    widget.loop.brush_button.clicked()
+    marks = viewer.layers["heatseg marks"]
+    assert viewer.layers.selection.active == marks and marks.mode == "paint"
+    widget.reset_choices()
+    for picker in (widget._start, widget._reference, widget._target):
+        assert marks not in picker.choices
+    with marks.block_history():  # one stroke of value 2 ("not object") across B
+        for col in range(94, 107, 2):
+            marks.paint((72, col), 2)
+    settled(qtbot, widget)
+    assert widget.status.value.startswith("done")
+    assert preview(viewer)[b].mean() < 0.4  # from 0.99; measured 0.22 for this thin stroke
+    assert preview(viewer)[a].mean() > 0.9 and preview(viewer)[big].mean() > 0.95
+    assert widget._inputs.background[72, 94:107].all()
+    press(qtbot, viewer, Qt.Key.Key_C)  # clear: the strokes go, the Run's result comes back
+    settled(qtbot, widget)
+    assert not marks.data.any() and preview(viewer)[b].mean() > 0.9

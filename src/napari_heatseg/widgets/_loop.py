@@ -1,6 +1,7 @@
 """The annotation loop of the dock widget: click to correct, accept, next object, keys.
 
-Each click added to (or removed from, or moved in) the prompts layer re-runs the core from
+Each click added to (or removed from, or moved in) the prompts layer, and each brush stroke
+on the marks layer, re-runs the core from
 the current result (``initial``) with the clicks as ``seeds`` and ``background``, off the GUI
 thread through the widget's :class:`~._run.RunController`; a run still going is cancelled
 first. Results are remembered by their clicks (:class:`~._objects.Checkpoints`), so taking
@@ -8,6 +9,7 @@ the last click away shows the result from before it at once. Accept writes the r
 next free id of the target layer, and the next clicks start a new object from nothing.
 """
 
+import hashlib
 from dataclasses import replace
 
 import numpy as np
@@ -18,7 +20,15 @@ from qtpy.QtCore import QTimer
 from ._inputs import LayerChoiceError, spatial_layout
 from ._layers import spatial_transform
 from ._objects import AcceptedObjects, Checkpoints
-from ._prompts import add_prompts_layer, prompt_key, prompt_marks, set_polarity
+from ._prompts import (
+    OBJECT_STROKE,
+    add_marks_layer,
+    add_prompts_layer,
+    prompt_key,
+    prompt_marks,
+    set_polarity,
+    with_strokes,
+)
 
 __all__ = ["KEYS", "AnnotationLoop"]
 
@@ -27,7 +37,7 @@ KEYS = {
     "Shift-R": ("run", "run"),
     "Shift-N": ("accept the object, next object", "accept"),
     "Shift-U": ("undo the last accept", "undo_accept"),
-    "Shift-C": ("clear the clicks", "clear_marks"),
+    "Shift-C": ("clear the clicks and strokes", "clear_marks"),
     "Shift-T": ("toggle positive / negative clicks", "toggle_polarity"),
     "Shift-H": ("show / hide the preview", "toggle_preview"),
     "Shift-X": ("cancel the run", "cancel"),
@@ -51,6 +61,8 @@ class AnnotationLoop:
         self._widget = widget
         self._viewer = widget._viewer
         self.prompts = None
+        self.strokes = None  # the marks layer
+        self._strokes_digest = None  # of its data, updated after each stroke
         self.checkpoints = Checkpoints()
         self.accepted = AcceptedObjects()
         self._origin = None  # start array of the object, None: the object starts from clicks
@@ -67,7 +79,11 @@ class AnnotationLoop:
             "Keys: " + "; ".join(f"{key} {what}" for key, (what, _) in KEYS.items())))
         self.negative_clicks = CheckBox(text="negative clicks", value=False, tooltip=(
             f"Clicks mark what is not the object ({key_for('toggle_polarity')}; Ctrl+click: the other kind)."))
-        self.clear_button = PushButton(text="Clear clicks", tooltip=f"Removes every click ({key_for('clear_marks')}).")
+        self.brush_button = PushButton(text="Brush marks", tooltip=(
+            "Adds the 'heatseg marks' layer: paint 1 on the object, 2 on what is not; each stroke re-runs "
+            "from the preview (erase a wrong stroke with the eraser; Ctrl+Z there waits for the next mark)."))
+        self.clear_button = PushButton(text="Clear",
+                                       tooltip=f"Removes every click and stroke ({key_for('clear_marks')}).")
         self.accept_button = PushButton(text="Accept, next object", tooltip=(
             "Writes the preview as the next free id into 'apply to' (never over other labels) and clears "
             f"the clicks for the next object ({key_for('accept')})."))
@@ -75,26 +91,33 @@ class AnnotationLoop:
             f"Takes the last accepted object out of its layer ({key_for('undo_accept')})."))
         self.click_button.changed.connect(self.correct_by_clicking)
         self.negative_clicks.changed.connect(self.polarity_changed)
+        self.brush_button.changed.connect(self.brush_marks)
         self.clear_button.changed.connect(self.clear_marks)
         self.accept_button.changed.connect(self.accept)
         self.undo_accept_button.changed.connect(self.undo_accept)
-        rows = ([self.click_button, self.negative_clicks, self.clear_button],
+        rows = ([self.click_button, self.negative_clicks, self.brush_button, self.clear_button],
                 [self.accept_button, self.undo_accept_button])
         return [Container(widgets=row, layout="horizontal", labels=False) for row in rows]
 
     # ---- the prompts layer ---------------------------------------------------------------------
-    def correct_by_clicking(self):
-        """Make (or pick) the prompts layer and activate it: the next left clicks add points."""
+    def _image_layout(self):
+        """``(spatial shape, scale, translate)`` of the image, or None (the user was told why)."""
         image_layer = self._widget._image.value
         if image_layer is None:
-            show_error("heatseg: no image layer: open an image before clicking on it.")
+            show_error("heatseg: no image layer: open an image before marking it.")
             return None
         try:
             shape, _, layer_channel_axis = spatial_layout(image_layer, self._widget._channel.value)
         except LayerChoiceError as exc:
             show_error(f"heatseg: {exc}")
             return None
-        scale, translate = spatial_transform(image_layer, layer_channel_axis)
+        return (tuple(shape), *spatial_transform(image_layer, layer_channel_axis))
+
+    def correct_by_clicking(self):
+        """Make (or pick) the prompts layer and activate it: the next left clicks add points."""
+        if (layout := self._image_layout()) is None:
+            return None
+        shape, scale, translate = layout
         layer = self.prompts
         if layer is None or layer not in self._viewer.layers or layer.ndim != len(shape):
             layer = add_prompts_layer(self._viewer, len(shape), scale, translate)
@@ -107,11 +130,41 @@ class AnnotationLoop:
                                      f"{key_for('toggle_polarity')}: not the object)")
         return layer
 
+    def brush_marks(self):
+        """Make (or pick) the marks layer and activate it, in paint mode."""
+        if (layout := self._image_layout()) is None:
+            return None
+        shape, scale, translate = layout
+        layer = self.strokes
+        if layer is None or layer not in self._viewer.layers or layer.data.shape != shape:
+            layer = add_marks_layer(self._viewer, shape, scale, translate)
+            layer.events.paint.connect(self._strokes_changed)
+            self.strokes, self._strokes_digest = layer, None
+        layer.mode = "paint"
+        self._viewer.layers.selection.active = layer
+        self._widget.status.value = "paint 1 on the object, 2 on what is not; each stroke corrects the preview"
+        return layer
+
+    def _stroke_data(self):
+        if self.strokes is None or self.strokes not in self._viewer.layers:
+            return None
+        return np.asarray(self.strokes.data)
+
+    def _strokes_changed(self, _event=None):
+        data = self._stroke_data()
+        digest = None
+        if data is not None and data.any():
+            digest = hashlib.blake2b(np.ascontiguousarray(data).tobytes(), digest_size=8).hexdigest()
+        self._strokes_digest = digest
+        self._changed()
+
     def key(self):
-        """The current clicks (see :func:`~._prompts.prompt_key`); () without a prompts layer."""
-        if self.prompts is None or self.prompts not in self._viewer.layers:
-            return ()
-        return prompt_key(self.prompts)
+        """The current marks: the clicks (see :func:`~._prompts.prompt_key`), then the strokes'
+        digest if any are painted; () without marks."""
+        clicks = () if self.prompts is None or self.prompts not in self._viewer.layers else prompt_key(self.prompts)
+        painted = self._strokes_digest is not None and self._stroke_data() is not None
+        strokes = (("strokes", self._strokes_digest),) if painted else ()
+        return clicks + strokes
 
     def with_clicks(self, inputs, key, result=None):
         """``inputs`` with the clicks ``key`` as seeds and background, evolving from ``result``.
@@ -122,7 +175,7 @@ class AnnotationLoop:
         if not key:
             return replace(inputs, initial=result)
         if inputs.where == "propagate":
-            raise LayerChoiceError("clicks correct the whole image/volume or the current slice; choose "
+            raise LayerChoiceError("clicks and strokes correct the whole image/volume or the current slice; choose "
                                    "one of them in 'where' (slice by slice takes no clicks).")
         labels = np.unique(inputs.start[inputs.start > 0])
         default = int(labels[0]) if labels.size else 1
@@ -131,11 +184,18 @@ class AnnotationLoop:
             found = 0 if result is None else int(result[index])
             return found or default
 
-        seeds, background = prompt_marks(key, inputs.start.shape, inputs.spacing, label_at)
+        clicks = tuple(item for item in key if item[0] != "strokes")
+        seeds, background = prompt_marks(clicks, inputs.start.shape, inputs.spacing, label_at)
+        if len(clicks) < len(key):
+            seeds, background = with_strokes(seeds, background, self._stroke_data(), default)
         return replace(inputs, seeds=seeds, background=background, initial=result)
 
     def _prompts_changed(self, event):
-        if self._quiet or str(event.action) not in ("added", "removed", "changed"):
+        if not self._quiet and str(event.action) in ("added", "removed", "changed"):
+            self._changed()
+
+    def _changed(self):
+        if self._quiet:
             return
         self._pending = True
         QTimer.singleShot(0, self._kick)
@@ -170,8 +230,10 @@ class AnnotationLoop:
         if done_key == key:  # e.g. the last click was taken away: its result is known
             self._show(result, f"back to the result of {len(key)} click(s)")
             return
-        if self._origin is None and not any(positive for _, positive in key):
-            self._show(None, "click on the object first (a positive click starts it)")
+        strokes = self._stroke_data()
+        if self._origin is None and not any(positive is True for _, positive in key) and not (
+                strokes is not None and (strokes == OBJECT_STROKE).any()):
+            self._show(None, "click on the object first (a positive click or stroke starts it)")
             return
         start = self._origin
         try:
@@ -186,8 +248,10 @@ class AnnotationLoop:
         inputs = replace(inputs, scope=self._scope or ("object" if inputs.scope == "inside" else inputs.scope))
         widget.start_run(inputs, start_name="clicks" if self._origin is None else None, clear=result is None)
         self._running_key = key
-        n_positive = sum(positive for _, positive in key)
-        widget.status.value = f"correcting: {n_positive} positive, {len(key) - n_positive} negative click(s)"
+        n_positive = sum(positive is True for _, positive in key)
+        n_negative = sum(positive is False for _, positive in key)
+        painted = ", and strokes" if key and key[-1][0] == "strokes" else ""
+        widget.status.value = f"correcting: {n_positive} positive, {n_negative} negative click(s){painted}"
 
     def _show(self, labels, message):
         preview = self._widget._preview
@@ -233,14 +297,23 @@ class AnnotationLoop:
         self._origin = self._scope = None
         self.checkpoints.reset()
         self._pending = False
+        self._quiet = True
+        try:
+            self._remove_marks()
+        finally:
+            self._quiet = False
         if self.prompts is not None and self.prompts in self._viewer.layers:
-            self._quiet = True
-            try:
-                self.prompts.data = np.empty((0, self.prompts.ndim))
-            finally:
-                self._quiet = False
             self._viewer.layers.selection.active = self.prompts
         self._show(None, "")
+
+    def _remove_marks(self):
+        if self.prompts is not None and self.prompts in self._viewer.layers and len(self.prompts.data):
+            self.prompts.data = np.empty((0, self.prompts.ndim))
+        strokes = self._stroke_data()
+        if strokes is not None and strokes.any():
+            self.strokes.data[...] = 0
+            self.strokes.refresh()
+            self._strokes_changed()
 
     # ---- keys ----------------------------------------------------------------------------------
     def run(self):
@@ -251,9 +324,8 @@ class AnnotationLoop:
         self._widget.controller.cancel()
 
     def clear_marks(self):
-        """Remove every click; the result goes back to the one before the first click."""
-        if self.prompts is not None and self.prompts in self._viewer.layers and len(self.prompts.data):
-            self.prompts.data = np.empty((0, self.prompts.ndim))
+        """Remove every click and stroke; the result goes back to the one before the first."""
+        self._remove_marks()
 
     def toggle_polarity(self):
         self.negative_clicks.value = not self.negative_clicks.value

@@ -1,17 +1,21 @@
-"""Click prompts: a napari Points layer of positive and negative clicks, and the marks they make.
+"""Prompts: a napari Points layer of positive and negative clicks, a Labels layer of brush
+strokes, and the marks they make.
 
 A positive click says "this is the object", a negative one "this is not"; each becomes a
 small ball of voxels (a disk in 2D) around the click, fixed as a seed of the object's label
-or as background (:func:`prompt_marks`), which the core takes as ``seeds`` and
-``background`` (see :func:`napari_heatseg.segment`).
+or as background (:func:`prompt_marks`). Strokes painted with value 1 (object) or 2 (not
+object) are fixed voxel by voxel (:func:`with_strokes`). The core takes both as ``seeds``
+and ``background`` (see :func:`napari_heatseg.segment`).
 """
 
 import numpy as np
 
-__all__ = ["CLICK_RADIUS", "NEGATIVE_COLOUR", "POSITIVE_COLOUR", "PROMPTS_NAME", "add_prompts_layer",
-           "prompt_key", "prompt_marks", "set_polarity"]
+__all__ = ["BACKGROUND_STROKE", "CLICK_RADIUS", "MARKS_NAME", "NEGATIVE_COLOUR", "OBJECT_STROKE",
+           "POSITIVE_COLOUR", "PROMPTS_NAME", "add_marks_layer", "add_prompts_layer", "prompt_key",
+           "prompt_marks", "set_polarity", "with_strokes"]
 
-PROMPTS_NAME = "heatseg prompts"
+PROMPTS_NAME, MARKS_NAME = "heatseg prompts", "heatseg marks"
+OBJECT_STROKE, BACKGROUND_STROKE = 1, 2  # brush values of the marks layer
 POSITIVE_COLOUR, NEGATIVE_COLOUR = "#00e060", "#ff2bd6"  # green / magenta: apart for red-green blindness too
 #: Radius of the ball around a click, in voxels of the finest axis (physical units: times its spacing).
 CLICK_RADIUS = 5.0
@@ -38,6 +42,33 @@ def add_prompts_layer(viewer, ndim, scale, translate):
     layer.events.data.connect(lambda event, layer=layer: _restore_polarity(layer, event))
     layer.mode = "add"
     return layer
+
+
+def add_marks_layer(viewer, shape, scale, translate):
+    """Add the marks layer in paint mode: brush 1 (green) on the object, 2 (magenta) beside it."""
+    layer = viewer.add_labels(np.zeros(shape, np.uint8), name=MARKS_NAME, scale=scale, translate=translate,
+                              colormap={OBJECT_STROKE: POSITIVE_COLOUR, BACKGROUND_STROKE: NEGATIVE_COLOUR,
+                                        None: "transparent"})
+    layer.brush_size = 5
+    layer.selected_label = OBJECT_STROKE
+    layer.mode = "paint"
+    return layer
+
+
+def with_strokes(seeds, background, strokes, label):
+    """Add the brush strokes to the clicks' ``seeds`` and ``background`` (strokes win).
+
+    ``strokes``: the marks layer's data (0 none, 1 object, 2 not object); ``label``: the
+    object's label. Returns ``(seeds, background)``, None where nothing is marked.
+    """
+    on, off = strokes == OBJECT_STROKE, strokes == BACKGROUND_STROKE
+    if not (on.any() or off.any()):
+        return seeds, background
+    seeds = np.zeros(strokes.shape, np.int64) if seeds is None else seeds
+    background = np.zeros(strokes.shape, bool) if background is None else background
+    seeds[on], background[on] = label, False
+    seeds[off], background[off] = 0, True
+    return (seeds if seeds.any() else None), (background if background.any() else None)
 
 
 def set_polarity(layer, positive):

@@ -133,21 +133,25 @@ class SegmentWidget(Container):
 
     # ---- choices -----------------------------------------------------------------------------
     def _choices(self, *kinds, own=True):
-        """Layers of the given kinds; ``own=False`` leaves out the preview layer.
+        """Layers of the given kinds; ``own=False`` leaves out the layers the widget writes.
 
         Layers are compared with ``==``: napari hands plugins proxies of them, a new one
         per access, so ``is`` would never match.
         """
         def choices(_widget=None):
             return [(layer.name, layer) for layer in self._viewer.layers
-                    if isinstance(layer, kinds) and (own or layer != self._preview)]
+                    if isinstance(layer, kinds) and (own or not self._own(layer))]
 
         return choices
 
     def _target_choices(self, _widget=None):
         layers = [(layer.name, layer) for layer in self._viewer.layers
-                  if isinstance(layer, Labels) and layer != self._preview]
+                  if isinstance(layer, Labels) and not self._own(layer)]
         return [(NEW_LAYER, NEW_LAYER), *layers]
+
+    def _own(self, layer):
+        """The preview and the loop's marks layer: written by the widget, never offered as input."""
+        return layer == self._preview or layer == self.loop.strokes
 
     def _scope_from_start(self, layer):
         """Scope from the sample data's metadata, or ``inside`` once boxes are drawn as the start."""
