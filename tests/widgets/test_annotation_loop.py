@@ -259,3 +259,26 @@ def test_brush_strokes_correct_too_and_are_not_offered_as_layers(shown, qtbot):
     press(qtbot, viewer, Qt.Key.Key_C)  # clear: the strokes go, the Run's result comes back
     settled(qtbot, widget)
     assert not marks.data.any() and preview(viewer)[b].mean() > 0.9
+
+
+def test_accept_never_overwrites_labels_and_can_make_a_new_layer(shown, qtbot):
+    viewer, widget = shown
+    existing = np.zeros((96, 128), np.uint8)
+    existing[40:56, 30:46] = 7  # a label of the user's, inside the object
+    target = viewer.add_labels(existing.copy(), name="user labels")
+    big, _, _ = open_scene(qtbot, viewer, widget, scope="object")
+    widget.reset_choices()
+    widget._target.value = target
+    result = preview(viewer) > 0
+    assert widget.loop.accept() == [8]  # the next free id
+    np.testing.assert_array_equal(target.data[existing == 7], 7)
+    np.testing.assert_array_equal(target.data[existing == 0], np.where(result, 8, 0)[existing == 0])
+    assert (result & (existing == 7)).any()  # the object did cover the user's label
+
+    widget.run_button.clicked()  # the same object again, into a new layer
+    qtbot.waitUntil(lambda: not widget.controller.running, timeout=20_000)
+    widget._target.value = "new layer"
+    assert widget.loop.accept() == [1]
+    new = viewer.layers[-1]
+    assert new.name == "blobs heatseg" and new.data.dtype == np.int32 and (new.data[big] == 1).mean() > 0.95
+    assert widget.loop.accept() is None  # nothing left to accept: a warning, nothing written

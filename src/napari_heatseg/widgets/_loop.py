@@ -273,8 +273,12 @@ class AnnotationLoop:
         if preview is None or preview not in self._viewer.layers or not np.any(preview.data):
             show_warning("heatseg: nothing to accept; run a segmentation or click on an object first.")
             return None
-        target = widget.target_layer()
-        ids = self.accepted.accept(target, np.asarray(preview.data), metadata=preview.metadata.get("heatseg"))
+        target = widget.target_layer(dtype=np.int32)  # a new layer holds many objects
+        try:
+            ids = self.accepted.accept(target, np.asarray(preview.data), metadata=preview.metadata.get("heatseg"))
+        except LayerChoiceError as exc:
+            show_error(f"heatseg: {exc}")
+            return None
         if not ids:
             show_warning(f"heatseg: every voxel of the object is labelled already in {target.name!r}; "
                          "nothing was written.")

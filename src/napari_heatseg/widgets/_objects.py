@@ -99,4 +99,5 @@ class AcceptedObjects:
         if still.any():
             with target.block_history():
                 target.data_setitem(tuple(i[still] for i in indices), 0)
+        target.metadata.setdefault("heatseg", []).append({"undone_ids": ids, "changed_voxels": int(still.sum())})
         return target, ids

@@ -379,12 +379,12 @@ class SegmentWidget(Container):
         self._viewer.layers.selection.active = target  # so that Ctrl+Z undoes the Apply
         self.status.value = f"applied: {changed} voxels changed in {target.name!r} (Ctrl+Z undoes)"
 
-    def target_layer(self):
-        """The 'apply to' layer; for 'new layer', a new Labels layer like the preview."""
+    def target_layer(self, dtype=None):
+        """The 'apply to' layer; for 'new layer', a new Labels layer like the preview (of ``dtype``)."""
         target, preview = self._target.value, self._preview
         if target == NEW_LAYER:
             name = f"{preview.metadata['heatseg']['image']} heatseg"
-            target = self._viewer.add_labels(np.zeros_like(preview.data), name=name,
+            target = self._viewer.add_labels(np.zeros(preview.data.shape, dtype or preview.data.dtype), name=name,
                                              scale=preview.scale, translate=preview.translate)
             self._target.value = target
         return target
