@@ -282,3 +282,52 @@ def test_accept_never_overwrites_labels_and_can_make_a_new_layer(shown, qtbot):
     new = viewer.layers[-1]
     assert new.name == "blobs heatseg" and new.data.dtype == np.int32 and (new.data[big] == 1).mean() > 0.95
     assert widget.loop.accept() is None  # nothing left to accept: a warning, nothing written
+
+
+def test_clicks_on_the_nuclei_sample_and_a_screenshot(make_napari_viewer, qtbot, tmp_path):
+    """The click protocol of the NoC benchmark on the bundled nuclei sample: each click at the
+    deepest point of the larger error (missed nucleus: positive; false nucleus: negative).
+    Measured: IoU 0.783 after Run, 0.791 after 5 clicks (each click 140-490 ms here).
+
+    Writes docs/annotation_loop.png only when HEATSEG_UPDATE_SCREENSHOT=1.
+    """
+    import os
+    from pathlib import Path
+
+    from scipy import ndimage
+    from skimage.io import imsave
+
+    viewer = make_napari_viewer(show=True)
+    viewer.window.resize(1500, 950)
+    _, widget = viewer.window.add_plugin_dock_widget("napari-heatseg", "Heat segmentation")
+    viewer.open_sample("napari-heatseg", "nuclei2d")
+    truth = np.asarray(viewer.layers["nuclei2d ground truth"].data) > 0
+    choose(widget, viewer.layers["nuclei2d"], viewer.layers["nuclei2d start"])
+    run_to_end(qtbot, widget)
+
+    def iou():
+        found = preview(viewer) > 0
+        return (found & truth).sum() / (found | truth).sum()
+
+    after_run = iou()
+    prompts = start_clicking(qtbot, viewer, widget)
+    for _ in range(5):
+        found = preview(viewer) > 0
+        depth = {kind: ndimage.distance_transform_edt(np.pad(error, 1))[1:-1, 1:-1]
+                 for kind, error in ((True, truth & ~found), (False, found & ~truth))}
+        positive = depth[True].max() >= depth[False].max()
+        point = np.unravel_index(np.argmax(depth[positive]), truth.shape)
+        widget.loop.negative_clicks.value = not positive
+        prompts.add(np.asarray(point, float))
+        settled(qtbot, widget)
+        assert (preview(viewer)[point] > 0) == positive  # every click is obeyed where it was made
+    assert iou() > after_run
+    viewer.layers["nuclei2d start"].visible = False
+    viewer.reset_view()
+    qtbot.wait(200)
+    shot = viewer.screenshot(canvas_only=False, flash=False)
+    path = tmp_path / "annotation_loop.png"
+    if os.environ.get("HEATSEG_UPDATE_SCREENSHOT") == "1":
+        path = Path(__file__).resolve().parents[2] / "docs" / "annotation_loop.png"
+    imsave(path, shot[..., :3], check_contrast=False)
+    assert path.stat().st_size > 10_000
