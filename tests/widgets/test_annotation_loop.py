@@ -331,3 +331,24 @@ def test_clicks_on_the_nuclei_sample_and_a_screenshot(make_napari_viewer, qtbot,
         path = Path(__file__).resolve().parents[2] / "docs" / "annotation_loop.png"
     imsave(path, shot[..., :3], check_contrast=False)
     assert path.stat().st_size > 10_000
+
+
+def test_another_image_or_widget_starts_the_loop_afresh(shown, qtbot):
+    viewer, widget = shown
+    open_scene(qtbot, viewer, widget, scope="object")
+    prompts = start_clicking(qtbot, viewer, widget)
+    click(qtbot, viewer, (24, 100))
+    settled(qtbot, widget)
+    other = viewer.add_image(np.zeros((40, 50), np.float32), name="other")
+    widget.reset_choices()
+    widget._image.value = other
+    assert not len(prompts.data) and widget.loop.checkpoints.best(()) == (None, None)
+    # a second heatseg widget takes the keys; closing the first leaves them to the second
+    from app_model.types import KeyBinding
+
+    second = type(widget)(viewer)
+    bound = viewer.keymap[KeyBinding.from_str("Shift-N")]
+    widget.loop.unbind_keys()
+    assert viewer.keymap[KeyBinding.from_str("Shift-N")] is bound
+    second.loop.unbind_keys()
+    assert KeyBinding.from_str("Shift-N") not in viewer.keymap

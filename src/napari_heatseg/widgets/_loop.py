@@ -70,6 +70,7 @@ class AnnotationLoop:
         self._pending = False  # clicks changed while a run was going on
         self._running_key = None  # the clicks of the run going on
         self._quiet = False
+        self._bound = {}  # key -> the function bound on the viewer
 
     def controls(self):
         """The loop's buttons, in two rows, connected."""
@@ -297,6 +298,20 @@ class AnnotationLoop:
         target, ids = undone
         self._widget.status.value = f"took object {', '.join(map(str, ids))} out of {target.name!r}"
 
+    def image_changed(self, _image=None):
+        """Clicks, strokes and results belong to one image: another one starts from nothing
+        (the next Brush marks makes a marks layer of its shape)."""
+        self._origin = self._scope = None
+        self.checkpoints.reset()
+        self._pending = False
+        self._quiet = True
+        try:
+            if self.prompts is not None and self.prompts in self._viewer.layers and len(self.prompts.data):
+                self.prompts.data = np.empty((0, self.prompts.ndim))
+        finally:
+            self._quiet = False
+        self.strokes, self._strokes_digest = None, None
+
     def _next_object(self):
         self._origin = self._scope = None
         self.checkpoints.reset()
@@ -345,9 +360,16 @@ class AnnotationLoop:
 
     def bind_keys(self):
         """Bind :data:`KEYS` on the viewer (napari's own keys are left alone)."""
+        self._bound = {}
         for key, (_, name) in KEYS.items():
-            self._viewer.bind_key(key, lambda _viewer, name=name: getattr(self, name)(), overwrite=True)
+            self._bound[key] = lambda _viewer, name=name: getattr(self, name)()
+            self._viewer.bind_key(key, self._bound[key], overwrite=True)
 
     def unbind_keys(self):
-        for key in KEYS:
-            self._viewer.bind_key(key, None)
+        """Unbind the keys this loop still holds (another heatseg widget may have taken them)."""
+        from app_model.types import KeyBinding
+
+        for key, func in self._bound.items():
+            if self._viewer.keymap.get(KeyBinding.from_str(key)) is func:
+                self._viewer.bind_key(key, None)
+        self._bound = {}

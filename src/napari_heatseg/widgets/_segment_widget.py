@@ -124,6 +124,7 @@ class SegmentWidget(Container):
         self._start.changed.connect(self._scope_from_start)
         for picker in (self._image, self._channel):
             picker.changed.connect(self._prepare_preview_soon)
+            picker.changed.connect(self.loop.image_changed)
         for event in (napari_viewer.layers.events.inserted, napari_viewer.layers.events.removed):
             event.connect(self.reset_choices)
         self.native.destroyed.connect(self._on_destroyed)
