@@ -1,12 +1,12 @@
 """The annotation loop of the dock widget: click to correct, accept, next object, keys.
 
 Each click added to (or removed from, or moved in) the prompts layer, and each brush stroke
-on the marks layer, re-runs the core from
-the current result (``initial``) with the clicks as ``seeds`` and ``background``, off the GUI
-thread through the widget's :class:`~._run.RunController`; a run still going is cancelled
-first. Results are remembered by their clicks (:class:`~._objects.Checkpoints`), so taking
-the last click away shows the result from before it at once. Accept writes the result as the
-next free id of the target layer, and the next clicks start a new object from nothing.
+on the marks layer, re-runs the core from the current result (``initial``) with the marks as
+``seeds`` and ``background``, off the GUI thread through the widget's
+:class:`~._run.RunController`; a run still going is cancelled first. Results are remembered
+by their marks (:class:`~._objects.Checkpoints`), so taking the last click away shows the
+result from before it at once. Accept writes the result as the next free id of the target
+layer, and the next clicks start a new object from nothing.
 """
 
 import hashlib
@@ -257,10 +257,7 @@ class AnnotationLoop:
     def _show(self, labels, message):
         preview = self._widget._preview
         if preview is not None and preview in self._viewer.layers:
-            if labels is None:
-                preview.data[...] = 0
-            else:
-                preview.data[...] = labels
+            preview.data[...] = 0 if labels is None else labels
             preview.refresh()
         self._widget.status.value = message
 
@@ -301,18 +298,11 @@ class AnnotationLoop:
     def image_changed(self, _image=None):
         """Clicks, strokes and results belong to one image: another one starts from nothing
         (the next Brush marks makes a marks layer of its shape)."""
-        self._origin = self._scope = None
-        self.checkpoints.reset()
-        self._pending = False
-        self._quiet = True
-        try:
-            if self.prompts is not None and self.prompts in self._viewer.layers and len(self.prompts.data):
-                self.prompts.data = np.empty((0, self.prompts.ndim))
-        finally:
-            self._quiet = False
-        self.strokes, self._strokes_digest = None, None
+        self._start_afresh()
+        self.strokes = None
 
-    def _next_object(self):
+    def _start_afresh(self):
+        """No object, no results, no marks; quietly (nothing re-runs)."""
         self._origin = self._scope = None
         self.checkpoints.reset()
         self._pending = False
@@ -321,6 +311,9 @@ class AnnotationLoop:
             self._remove_marks()
         finally:
             self._quiet = False
+
+    def _next_object(self):
+        self._start_afresh()
         if self.prompts is not None and self.prompts in self._viewer.layers:
             self._viewer.layers.selection.active = self.prompts
         self._show(None, "")
