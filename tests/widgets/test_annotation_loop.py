@@ -238,6 +238,15 @@ def test_clicks_correct_a_volume(shown, qtbot):
     assert preview(viewer)[small].mean() < 0.2 and preview(viewer)[big].mean() > 0.95
     assert widget._inputs.as_core_arguments()["background"][5:8, 24, 50].all()  # a ball: 3 slices at spacing 2
 
+    before = preview(viewer).copy()
+    widget._where.value = "current slice"  # a click corrects the slice shown, and only it
+    widget.loop.negative_clicks.value = False
+    click(qtbot, viewer, (24, 50))
+    settled(qtbot, widget)
+    after = preview(viewer)
+    assert widget._inputs.slice_index == 6 and after[6][small[6]].mean() > 0.9
+    np.testing.assert_array_equal(np.delete(after, 6, axis=0), np.delete(before, 6, axis=0))
+
 
 def test_brush_strokes_correct_too_and_are_not_offered_as_layers(shown, qtbot):
     viewer, widget = shown
