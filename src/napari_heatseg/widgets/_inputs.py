@@ -47,6 +47,9 @@ class SegmentInputs:
         Index along axis 0 for ``where='slice'`` on a 3D image.
     params : dict
         Method parameters passed to the core as keywords.
+    seeds, background, initial : ndarray or None
+        The user's corrections on the full spatial grid (see :func:`napari_heatseg.segment`):
+        voxels fixed to a label, voxels fixed to no label, and the result to evolve from.
     """
 
     image: np.ndarray
@@ -58,6 +61,9 @@ class SegmentInputs:
     spacing: tuple = ()
     slice_index: int | None = None
     params: dict = field(default_factory=dict)
+    seeds: np.ndarray | None = None
+    background: np.ndarray | None = None
+    initial: np.ndarray | None = None
 
     @property
     def spatial_ndim(self):
@@ -74,8 +80,10 @@ class SegmentInputs:
         spacing = self.spacing
         if self.where == "slice" and self.spatial_ndim == 3:
             spacing = spacing[1:]
+        marks = {name: getattr(self, name)[self.region()] for name in ("seeds", "background", "initial")
+                 if getattr(self, name) is not None}
         return dict(method=self.method, channel_axis=self.channel_axis,
-                    spacing=tuple(spacing), scope=self.scope, **self.params)
+                    spacing=tuple(spacing), scope=self.scope, **marks, **self.params)
 
     def core_image_and_start(self):
         """``(image, start)`` for the region of this run."""
@@ -86,7 +94,10 @@ class SegmentInputs:
         """What produced the result, for the result layer's ``metadata``."""
         return {"method": self.method, "scope": self.scope, "where": self.where,
                 "slice_index": self.slice_index, "spacing": list(map(float, self.spacing)),
-                "params": dict(self.params)}
+                "params": dict(self.params),
+                "seeds": 0 if self.seeds is None else int(np.count_nonzero(self.seeds)),
+                "background": 0 if self.background is None else int(np.count_nonzero(self.background)),
+                "from_result": self.initial is not None}
 
 
 def spatial_layout(layer, channel="auto"):

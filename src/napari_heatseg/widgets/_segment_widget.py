@@ -17,6 +17,7 @@ from ._inputs import (WHERE, LayerChoiceError, SegmentInputs, image_data, labels
                       parse_label_ids, spatial_layout)
 from ._params import heat_parameter_values, heat_parameter_widgets
 from ._layers import PREVIEW_NAME, apply_labels, spatial_transform
+from ._loop import AnnotationLoop, key_for
 from ._run import RunController
 from ._shapes import shapes_start
 
@@ -58,6 +59,7 @@ class SegmentWidget(Container):
         self._image_transform = None
         self._closed = False
         self.controller = RunController(self._show, self._done)
+        self.loop = AnnotationLoop(self)
 
         self._image = ComboBox(label="image", choices=self._choices(Image),
                                tooltip="The image to segment (2D or 3D; RGB and multichannel too).")
@@ -81,10 +83,11 @@ class SegmentWidget(Container):
                                        "slice from the annotated slice(s), each started from its neighbour.")
         self._heat = heat_parameter_widgets(("tau", "lam", "model", "edge", "max_num_iter"))
 
-        self.run_button = PushButton(text="Run", tooltip="Start, or resume a paused run.")
+        self.run_button = PushButton(text="Run", tooltip=f"Start, or resume a paused run ({key_for('run')}).")
         self.pause_button = PushButton(text="Pause")
         self.step_button = PushButton(text="Step", tooltip="One more iteration (starts a paused run).")
-        self.cancel_button = PushButton(text="Cancel", tooltip="Stop; the preview keeps the last state.")
+        self.cancel_button = PushButton(text="Cancel", tooltip="Stop; the preview keeps the last state "
+                                                               f"({key_for('cancel')}).")
         buttons = Container(widgets=[self.run_button, self.pause_button, self.step_button,
                                      self.cancel_button], layout="horizontal", labels=False)
         self.status = Label(label="status", value="ready")
@@ -107,9 +110,8 @@ class SegmentWidget(Container):
 
         self.extend([self._image, self._channel, self._start, self._label_ids, self._shape_label,
                      self._method, self._scope, self._where, *self._heat.values(), buttons, self.status,
-                     self._target, self._mode, self.apply_button, self._reference, self._foreground_only,
-                     self.compare_button,
-                     self.table])
+                     *self.loop.controls(), self._target, self._mode, self.apply_button, self._reference,
+                     self._foreground_only, self.compare_button, self.table])
 
         self.run_button.changed.connect(self.run)
         self.pause_button.changed.connect(self.pause)
@@ -117,10 +119,12 @@ class SegmentWidget(Container):
         self.cancel_button.changed.connect(self.controller.cancel)
         self.apply_button.changed.connect(self.apply)
         self.compare_button.changed.connect(self.compare)
+        self.loop.bind_keys()
         self._method.changed.connect(self._show_heat_params)
         self._start.changed.connect(self._scope_from_start)
         for picker in (self._image, self._channel):
             picker.changed.connect(self._prepare_preview_soon)
+            picker.changed.connect(self.loop.image_changed)
         for event in (napari_viewer.layers.events.inserted, napari_viewer.layers.events.removed):
             event.connect(self.reset_choices)
         self.native.destroyed.connect(self._on_destroyed)
@@ -130,21 +134,25 @@ class SegmentWidget(Container):
 
     # ---- choices -----------------------------------------------------------------------------
     def _choices(self, *kinds, own=True):
-        """Layers of the given kinds; ``own=False`` leaves out the preview layer.
+        """Layers of the given kinds; ``own=False`` leaves out the layers the widget writes.
 
         Layers are compared with ``==``: napari hands plugins proxies of them, a new one
         per access, so ``is`` would never match.
         """
         def choices(_widget=None):
             return [(layer.name, layer) for layer in self._viewer.layers
-                    if isinstance(layer, kinds) and (own or layer != self._preview)]
+                    if isinstance(layer, kinds) and (own or not self._own(layer))]
 
         return choices
 
     def _target_choices(self, _widget=None):
         layers = [(layer.name, layer) for layer in self._viewer.layers
-                  if isinstance(layer, Labels) and layer != self._preview]
+                  if isinstance(layer, Labels) and not self._own(layer)]
         return [(NEW_LAYER, NEW_LAYER), *layers]
+
+    def _own(self, layer):
+        """The preview and the loop's marks layer: written by the widget, never offered as input."""
+        return layer == self._preview or layer == self.loop.strokes
 
     def _scope_from_start(self, layer):
         """Scope from the sample data's metadata, or ``inside`` once boxes are drawn as the start."""
@@ -182,12 +190,15 @@ class SegmentWidget(Container):
             return {}
         return heat_parameter_values(self._heat)
 
-    def gather_inputs(self):
-        """Build :class:`SegmentInputs` from the widget; raise LayerChoiceError if impossible."""
+    def gather_inputs(self, start=None):
+        """Build :class:`SegmentInputs` from the widget; raise LayerChoiceError if impossible.
+
+        ``start``: the start array to use instead of the start layer's (the annotation loop's).
+        """
         image_layer, start_layer = self._image.value, self._start.value
         if image_layer is None:
             raise LayerChoiceError("no image layer: open an image (File > Open, or File > Open Sample).")
-        if start_layer is None:
+        if start is None and start_layer is None:
             raise LayerChoiceError("no start layer: add a Labels layer and paint a rough mark on the "
                                    "object, or a Shapes layer with a box around it.")
         image, channel_axis, spacing, layer_channel_axis = image_data(image_layer, self._channel.value)
@@ -202,12 +213,17 @@ class SegmentWidget(Container):
             point = np.delete(np.asarray(image_layer.world_to_data(self._viewer.dims.point)),
                               layer_channel_axis if layer_channel_axis is not None else [])
             slice_index = int(np.clip(round(float(point[0])), 0, spatial_shape[0] - 1))
-        if isinstance(start_layer, Shapes):
+        from_layer = start is None  # else the loop's: an object started from clicks has an empty start
+        if not from_layer:
+            if start.shape != tuple(spatial_shape):
+                raise LayerChoiceError(f"the image's spatial shape is now {tuple(spatial_shape)}, the object's "
+                                       f"{start.shape}; press Run to start again on this image.")
+        elif isinstance(start_layer, Shapes):
             start = shapes_start(start_layer, image_layer, spatial_shape, world_point=self._viewer.dims.point,
                                  label=int(self._shape_label.value), layer_channel_axis=layer_channel_axis)
         else:
             start = labels_start(start_layer, spatial_shape, parse_label_ids(self._label_ids.value))
-        if slice_index is not None and not start[slice_index].any():
+        if slice_index is not None and from_layer and not start[slice_index].any():
             raise LayerChoiceError(f"the start has no mark on slice {slice_index}; paint on the slice you "
                                    "see, or choose 'whole image/volume' or 'slice by slice'.")
         return SegmentInputs(image=image, start=start, method=self._method.value, scope=self._scope.value,
@@ -226,8 +242,19 @@ class SegmentWidget(Container):
         except LayerChoiceError as exc:
             show_error(f"heatseg: {exc}")
             return
+        key = self.loop.key()
+        try:
+            inputs = self.loop.with_clicks(inputs, key)
+        except LayerChoiceError as exc:
+            show_error(f"heatseg: {exc}")
+            return
+        self.start_run(inputs)
+        self.loop.run_started(inputs, key)
+
+    def start_run(self, inputs, start_name=None, clear=True):
+        """Run ``inputs`` into the preview (emptied first if ``clear``)."""
         self._inputs = inputs
-        self._preview = self._fresh_preview(inputs)
+        self._preview = self._fresh_preview(inputs, start_name or self._start.value.name, clear)
         self.controller.start(inputs)
         self._set_state("running")
 
@@ -273,7 +300,7 @@ class SegmentWidget(Container):
             self._viewer.layers.selection.active = active
         threading.Thread(target=hs.warm_up, name="heatseg warm-up", daemon=True).start()
 
-    def _fresh_preview(self, inputs):
+    def _fresh_preview(self, inputs, start_name, clear=True):
         image_layer = self._image.value
         scale, translate = self._image_transform
         empty = np.zeros(inputs.start.shape, dtype=inputs.start.dtype)
@@ -281,14 +308,15 @@ class SegmentWidget(Container):
         if preview is None or preview not in self._viewer.layers:
             preview = self._viewer.add_labels(empty, name=PREVIEW_NAME, scale=scale, translate=translate)
         elif preview.data.shape == empty.shape and preview.data.dtype == empty.dtype:
-            preview.data[...] = 0  # in place: a new array makes napari rebuild the layer's view
+            if clear:
+                preview.data[...] = 0  # in place: a new array makes napari rebuild the layer's view
             preview.scale, preview.translate = scale, translate
             preview.refresh()
-        else:
+        else:  # a start of another shape or dtype: nothing to keep
             preview.data = empty
             preview.scale, preview.translate = scale, translate
         preview.metadata["heatseg"] = dict(inputs.metadata(), image=image_layer.name,
-                                           start=self._start.value.name, outcome="running")
+                                           start=start_name, outcome="running")
         return preview
 
     def _show(self, update):
@@ -317,6 +345,7 @@ class SegmentWidget(Container):
         else:
             self.status.value = "failed (see notification); ready"
         self._set_state("ready")
+        self.loop.run_done(outcome)
 
     def _set_state(self, state):
         running = self.controller.running
@@ -330,6 +359,7 @@ class SegmentWidget(Container):
     def _on_destroyed(self, *_):
         self._closed = True
         self.controller.cancel()
+        self.loop.unbind_keys()
         self._stop_watching_shapes()  # the layer outlives the widget
 
     # ---- apply and compare --------------------------------------------------------------------
@@ -339,12 +369,7 @@ class SegmentWidget(Container):
         if preview is None or preview not in self._viewer.layers or not np.any(preview.data):
             show_warning("heatseg: nothing to apply; run a segmentation first.")
             return
-        target = self._target.value
-        if target == NEW_LAYER:
-            name = f"{preview.metadata['heatseg']['image']} heatseg"
-            target = self._viewer.add_labels(np.zeros_like(preview.data), name=name,
-                                             scale=preview.scale, translate=preview.translate)
-            self._target.value = target
+        target = self.target_layer()
         try:
             changed = apply_labels(target, np.asarray(preview.data),
                                    only_unlabelled=self._mode.value == ONLY_UNLABELLED,
@@ -354,6 +379,16 @@ class SegmentWidget(Container):
             return
         self._viewer.layers.selection.active = target  # so that Ctrl+Z undoes the Apply
         self.status.value = f"applied: {changed} voxels changed in {target.name!r} (Ctrl+Z undoes)"
+
+    def target_layer(self, dtype=None):
+        """The 'apply to' layer; for 'new layer', a new Labels layer like the preview (of ``dtype``)."""
+        target, preview = self._target.value, self._preview
+        if target == NEW_LAYER:
+            name = f"{preview.metadata['heatseg']['image']} heatseg"
+            target = self._viewer.add_labels(np.zeros(preview.data.shape, dtype or preview.data.dtype), name=name,
+                                             scale=preview.scale, translate=preview.translate)
+            self._target.value = target
+        return target
 
     def compare(self):
         """Print per-label metrics of the preview against the reference layer."""
