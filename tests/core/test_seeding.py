@@ -129,9 +129,11 @@ def test_cells3d_nucleus_from_a_box_on_its_middle_slice():
 
 
 def test_brain1_from_a_box_on_its_middle_slice_stays_near_the_tumour():
-    # measured 2026-12-01: 3D IoU 0.05 (before: 0.047). Slice 14, the middle one, holds an
-    # odd 247 px of tumour and its box covers 32 % of the tumour over all slices: the issue's
-    # 0.6 is not reached. What must hold: no leak beyond the footprint's column.
+    # measured 2026-12-01: 3D IoU 0.16 over slices 12-15 of 11-17 (before: 0.047, one slice).
+    # Slice 14, the middle one, holds an odd 247 px of tumour; its box's column holds 32 % of
+    # the tumour over all slices, so the 0.6 cannot be reached inside it. What must
+    # hold: the answer leaves the slice and does not leak.
     mask, labels = _dev_case("mri3d_pyradiomics", "brain1")
     assert labels.sum() <= 3 * mask.sum()
-    assert iou(mask, labels) > 0.03
+    assert labels.any(axis=(1, 2)).sum() >= 3
+    assert iou(mask, labels) > 0.12
