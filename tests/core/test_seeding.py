@@ -84,6 +84,18 @@ def test_box_next_to_a_brighter_structure_does_not_leak_into_it(slab_from):
     assert iou(ball & ~slab, labels) > 0.85
 
 
+def test_box_stops_where_a_touching_object_stacked_on_it_begins():
+    # two like balls touching along the stack: the walk stops at the waist between them
+    spacing = (1.0, 1.0, 1.0)
+    z, y, x = [np.arange(n) - n / 2 + 0.5 for n in (56, 40, 40)]
+    Z, Y, X = np.meshgrid(z, y, x, indexing="ij")
+    lower, upper = Z**2 + Y**2 + X**2 <= 11**2, (Z - 18) ** 2 + Y**2 + X**2 <= 11**2
+    image = (lower | upper) + np.random.default_rng(2).normal(0, 0.2, lower.shape)
+    labels = hs.segment(image, box_on_middle_slice(lower), spacing=spacing, scope="inside") > 0
+    assert (labels & upper & ~lower).sum() <= 0.05 * upper.sum()
+    assert iou(lower, labels) > 0.85
+
+
 def test_pieces_away_from_the_mark_are_dropped():
     phases = np.zeros((6, 8, 8), np.uint8)
     phases[1:3, 2:5, 2:5] = 1  # meets the mark
