@@ -160,6 +160,8 @@ def seed_along_stack(prepared):
         mark = phases == k
         footprint = mark.any(axis=0)
         slices = np.flatnonzero(mark.any(axis=(1, 2)))
+        if not slices.size:
+            continue
         first, last = stack_extent(image, valid, footprint, (slices[0], slices[-1]), in_plane)
         column = extruded[first:last + 1]
         column[footprint & (column == 0)] = k
