@@ -22,6 +22,7 @@ Run from the project root: ``python -m benchmarks.seed3d``.
 
 import time
 import warnings
+from functools import partial
 
 import numpy as np
 
@@ -74,12 +75,12 @@ def main():
         blob = np.zeros_like(start)
         blob[middle] = _ball_at_depth(truth[middle], spacing[1:])
         runs = {
-            "ours": lambda: hs.segment(image, start, spacing=spacing, scope="inside"),
-            "old": lambda: old_behaviour(image, start, spacing),
-            "propagate (inside)": lambda: stack.segment_stack(image, start, mode="propagate", spacing=spacing,
-                                                              scope="inside"),
-            "propagate (auto)": lambda: stack.segment_stack(image, start, mode="propagate", spacing=spacing),
-            "object, blob": lambda: hs.segment(image, blob, spacing=spacing, scope="object"),
+            "ours": partial(hs.segment, image, start, spacing=spacing, scope="inside"),
+            "old": partial(old_behaviour, image, start, spacing),
+            "propagate (inside)": partial(stack.segment_stack, image, start, mode="propagate", spacing=spacing,
+                                          scope="inside"),
+            "propagate (auto)": partial(stack.segment_stack, image, start, mode="propagate", spacing=spacing),
+            "object, blob": partial(hs.segment, image, blob, spacing=spacing, scope="object"),
         }
         name = item if not largest else f"{item} (largest nucleus)"
         for method, run in runs.items():

@@ -4,11 +4,11 @@ import warnings
 
 import numpy as np
 import pytest
+from dev_data import load_item
 
 import napari_heatseg as hs
 from napari_heatseg.core.scope import meeting
 from napari_heatseg.core.seeding import flat_axis
-from dev_data import load_item
 
 
 def iou(a, b):
