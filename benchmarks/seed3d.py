@@ -17,7 +17,8 @@ A second table gives the median and lowest 3D IoU of ``ours`` and ``old`` over e
 object of the 3D nuclei sets (cells3d and the synthetic, densely packed nuclei of
 ``nuclei_stardist_demo``), a box on each one's middle slice.
 
-Run from the project root: ``python -m benchmarks.seed3d``.
+Run from the project root: ``python -m benchmarks.seed3d`` (the last run is in
+``results/seed3d.md``).
 """
 
 import time
@@ -27,7 +28,14 @@ from functools import partial
 import numpy as np
 
 import napari_heatseg as hs
-from benchmarks.common import DATA, _ball_at_depth, markdown_table, read_item
+from benchmarks.common import (
+    DATA,
+    _ball_at_depth,
+    machine,
+    markdown_table,
+    read_item,
+    stamp,
+)
 from napari_heatseg.core import ictm, metrics, stack
 from napari_heatseg.core.inputs import prepare, restore_labels
 from napari_heatseg.core.scope import make_scope
@@ -96,6 +104,9 @@ def main():
         true_span = np.flatnonzero(truth.any(axis=(1, 2)))
         rows.append([name, f"(truth; box on slice {middle})", "1.000", f"{true_span[0]}-{true_span[-1]}",
                      f"{int(truth.sum())}", ""])
+    print(f"A box on the middle slice seeds a 3D object; {stamp()}.")
+    print(f"Machine: {machine()} (timings vary with other load on the machine).")
+    print()
     print(markdown_table(["target", "method", "3D IoU", "slices", "voxels", "seconds"], rows))
     print()
     print(markdown_table(["set", "objects", "ours median", "ours lowest", "old median", "old lowest"],
