@@ -12,6 +12,7 @@ from .inputs import prepare, restore_labels, warn_constant_image
 from .instances import instances as split_instances
 from .marks import check_marks, start_with_seeds
 from .scope import make_scope
+from .seeding import seed_along_stack
 from .start_checks import check_start, warn_if_inside_found_nothing
 
 __all__ = ["Step", "evolve", "methods", "segment", "warm_up"]
@@ -74,7 +75,8 @@ def evolve(image, start, *, method=DEFAULT_METHOD, channel_axis=None, spacing=No
     prepared = check_start(prepare(image, start_with_seeds(start, seeds), channel_axis=channel_axis,
                                    spacing=spacing, scope=scope))
     marks = check_marks(prepared, seeds, background, initial)
-    constraints = make_scope(prepared, marks.seeds, marks.background, marks.initial)
+    prepared, drawn = seed_along_stack(prepared)  # a box on one slice of a volume: grow along the stack
+    constraints = make_scope(prepared, marks.seeds, marks.background, marks.initial, anchor=drawn)
     if method == DEFAULT_METHOD:
         check_memory(prepared.spatial_shape, prepared.n_labels, prepared.image.shape[-1], **params)
         states = runner(prepared, constraints, initial=marks.initial, **params)  # checks now, runs lazily

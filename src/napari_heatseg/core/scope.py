@@ -28,7 +28,7 @@ Differences between the heat method and the baselines that are deliberate:
 import numpy as np
 from scipy import ndimage
 
-__all__ = ["Scope", "as_objects", "bounding_box", "fill_holes", "keep_touching", "make_scope"]
+__all__ = ["Scope", "as_objects", "bounding_box", "fill_holes", "keep_touching", "make_scope", "meeting"]
 
 
 def bounding_box(mask, margin):
@@ -57,15 +57,21 @@ class Scope:
         Phase indices fixed for the whole run (0 = free).
     background : (...) ndarray of bool or None
         Voxels fixed to the background.
+    anchored : bool
+        ``"inside"`` from a mark on one slice of a volume (:mod:`..seeding`): ``start`` is
+        the region the mark seeds, ``marks`` the mark as drawn, and every step keeps only
+        the pieces that meet it.
     """
 
-    def __init__(self, name, n_labels, start, seeds=None, background=None):
+    def __init__(self, name, n_labels, start, seeds=None, background=None, anchor=None):
         self.name = name
         self.n_labels = n_labels
         self.seeds = seeds if seeds is not None and seeds.any() else None
         self.background = background if background is not None and background.any() else None
-        self.marks = start if self.seeds is None else np.where(start > 0, start, self.seeds)
+        drawn = start if anchor is None else anchor
+        self.marks = drawn if self.seeds is None else np.where(drawn > 0, drawn, self.seeds)
         self.region = self._inside_region(start) if name == "inside" else None
+        self.anchored = anchor is not None
 
     def _inside_region(self, start):
         """Each label's region: the start's, plus the bounding box of it and its seeds when a
@@ -84,7 +90,7 @@ class Scope:
     def crop(self, box):
         """The same scope on the sub-grid ``box``."""
         cropped = Scope.__new__(Scope)
-        cropped.name, cropped.n_labels = self.name, self.n_labels
+        cropped.name, cropped.n_labels, cropped.anchored = self.name, self.n_labels, self.anchored
         for name in ("seeds", "background", "marks", "region"):
             value = getattr(self, name)
             setattr(cropped, name, None if value is None else value[box])
@@ -114,9 +120,12 @@ class Scope:
 
     def finish(self, phases, previous, level):
         """The phases of one step made to obey the scope: ``"object"``'s connected, solid
-        objects (:func:`as_objects`), then the marks (:meth:`fix`)."""
+        objects (:func:`as_objects`), an anchored ``"inside"``'s pieces that meet the mark
+        (:func:`meeting`), then the marks (:meth:`fix`)."""
         if self.name == "object":
             phases = as_objects(phases, previous, self.marks, self.n_labels, level.spacing)
+        elif self.anchored:
+            phases = meeting(phases, self.marks, self.n_labels)
         return self.fix(phases)
 
     def fix(self, phases):
@@ -128,8 +137,9 @@ class Scope:
         return phases
 
 
-def make_scope(prepared, seeds=None, background=None, initial=None):
-    """The :class:`Scope` of ``prepared.scope`` with the user's marks (phase indices).
+def make_scope(prepared, seeds=None, background=None, initial=None, anchor=None):
+    """The :class:`Scope` of ``prepared.scope`` with the user's marks (phase indices);
+    ``anchor``: the mark as drawn when ``prepared.phases`` is the region it seeds (:mod:`..seeding`).
 
     With ``initial`` (the result being corrected), a correction is local and decisive
     (:func:`corrections`): voxels far from every new piece of evidence keep their
@@ -153,7 +163,7 @@ def make_scope(prepared, seeds=None, background=None, initial=None):
             inferred_background &= inferred == 0
             seeds = inferred
             background = inferred_background if background is None else background | inferred_background
-    return Scope(prepared.scope, prepared.n_labels, prepared.phases, seeds, background)
+    return Scope(prepared.scope, prepared.n_labels, prepared.phases, seeds, background, anchor)
 
 
 def corrections(initial, seeds, background, spacing, spread=3.0, core=0.5):
@@ -361,6 +371,17 @@ def as_objects(phases, previous, seeds, n_labels, spacing):
             mask = out == k
         out[fill_holes(mask, spacing) & (out == 0)] = k
     return out
+
+
+def meeting(phases, marks, n_labels):
+    """Per label, only the face-connected pieces that overlap its marks (in place)."""
+    for k in range(1, n_labels + 1):
+        mask = phases == k
+        components, n = ndimage.label(mask)
+        if n > 1 or not (mask & (marks == k)).any():
+            touched = np.unique(components[(marks == k) & mask])
+            phases[mask & ~np.isin(components, touched[touched > 0])] = 0
+    return phases
 
 
 def keep_touching(mask, seed):
