@@ -140,6 +140,8 @@ ERRORS = {
                              both("one number per spatial axis (2), got 3", "physical voxel size")),
     "spacing a string": (lambda: (IMG, START, {"spacing": "1,1"}), TypeError,
                          both("must be numbers", "spacing=(1.0, 1.0)")),
+    "spacing axes 1e200 apart": (lambda: (IMG, START, {"spacing": (1e-100, 1e100)}), ValueError,
+                                 both("axes differ by a factor of 1e+200", "same units")),
     "spacing too extreme to square": (lambda: (IMG, START, {"spacing": 1e300}), ValueError,
                                       both("too extreme for floating point", "other units")),
     # heat parameters

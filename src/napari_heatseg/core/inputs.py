@@ -21,6 +21,7 @@ __all__ = ["Prepared", "prepare", "restore_labels", "supported_float_type"]
 
 SCOPES = ("inside", "object", "all")
 _SPACING_RANGE = (1e-150, 1e150)  # squares (tau is in spacing units squared) stay finite and nonzero
+_SPACING_RATIO = 1e6  # between the coarsest and the finest axis
 
 
 @dataclass(frozen=True)
@@ -327,6 +328,12 @@ def _check_spacing(spacing, ndim):
             f"`spacing` {spacing} is too extreme for floating point (tau is in spacing units "
             f"squared); express it in other units (for example micrometres instead of metres) "
             f"so that every value lies in ({low:g}, {high:g})."
+        )
+    if max(spacing) / min(spacing) > _SPACING_RATIO:
+        raise ValueError(
+            f"`spacing` {spacing}: its axes differ by a factor of {max(spacing) / min(spacing):.3g}, more than "
+            f"{_SPACING_RATIO:g}; no grid is that anisotropic (a heat kernel a voxel wide along one axis would "
+            f"span nothing along another). Check that every value is in the same units."
         )
     return spacing
 
