@@ -337,7 +337,7 @@ def test_segment_instances_gives_one_id_per_object(tmp_path, nuclei, capsys):
 
 
 def test_core_advice_is_given_as_flags(tmp_path):
-    rgb = np.random.default_rng(0).integers(0, 255, (40, 48, 3), dtype=np.uint8)
+    rgb = np.random.default_rng(0).integers(0, 255, (40, 48, 5), dtype=np.uint8)  # 5 channels: not told
     tifffile.imwrite(tmp_path / "rgb.tif", rgb, photometric="minisblack")
     start = np.zeros((40, 48), np.uint8)
     start[10:20, 10:20] = 1
@@ -345,3 +345,28 @@ def test_core_advice_is_given_as_flags(tmp_path):
     result = heatseg("segment", tmp_path / "rgb.tif", "--start", tmp_path / "start.tif", "-o", tmp_path / "o.tif")
     assert result.returncode == 1 and "--channel-axis -1" in result.stderr, result.stderr
     assert "channel_axis" not in result.stderr
+
+
+def test_colour_is_told_from_each_file_and_a_painted_start_is_read(tmp_path):
+    """A folder mixing grey and colour pictures is batched without --channel-axis; a start
+    saved as RGBA from a paint program (equal channels, opaque) is labels."""
+    import imageio.v3 as iio
+
+    yy, xx = np.mgrid[:48, :64]
+    disk = (yy - 24) ** 2 + (xx - 30) ** 2 < 12**2
+    grey = np.where(disk, 200, 40).astype(np.uint8)
+    colour = np.stack([np.where(disk, 220, 30), np.where(disk, 60, 90), np.where(disk, 40, 160)], -1).astype(np.uint8)
+    (tmp_path / "in").mkdir()
+    iio.imwrite(tmp_path / "in" / "grey.png", grey)
+    iio.imwrite(tmp_path / "in" / "colour.png", colour)
+    mark = np.zeros((48, 64), np.uint8)
+    mark[20:28, 26:34] = 1
+    painted = np.stack([mark * 255] * 3 + [np.full_like(mark, 255)], axis=-1)
+    iio.imwrite(tmp_path / "start.png", painted)
+    result = heatseg("batch", tmp_path / "in", "-o", tmp_path / "out", "--start", tmp_path / "start.png",
+                     "--workers", "1")
+    assert result.returncode == 0, result.stderr
+    for name in ("grey", "colour"):
+        labels, _ = read_image(tmp_path / "out" / f"{name}.png")
+        assert labels.shape == (48, 64)
+        assert ((labels > 0) == disk).mean() > 0.97

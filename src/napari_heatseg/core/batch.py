@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from . import api
-from .io import SUFFIXES, HeatsegIOError, label_suffix, read_image, stem, suffix
+from .io import SUFFIXES, HeatsegIOError, colour_axis, grey_start, label_suffix, read_image, stem, suffix
 from .outputs import atomic_write, check_separate, write_labels
 
 __all__ = ["CONNECT_TIMEOUT", "dask_client", "find_inputs", "make_jobs", "output_path", "run_job", "run_jobs",
@@ -108,11 +108,14 @@ def segment_file(image, *, start=None, start_method=None, method=api.DEFAULT_MET
         The spacing used.
     """
     pixels, file_spacing = read_image(image)
+    marks = None if start is None else read_image(start)[0]
+    if channel_axis is None:  # told from each file: a folder may mix grey and colour images
+        channel_axis = colour_axis(image, pixels, marks)
     spatial_ndim = pixels.ndim - (channel_axis is not None)
     if spacing is None and file_spacing is not None and len(file_spacing) == spatial_ndim:
         spacing = file_spacing
-    if start is not None:
-        marks, _ = read_image(start)
+    if marks is not None:
+        marks = grey_start(marks, np.delete(pixels.shape, channel_axis) if channel_axis is not None else pixels.shape)
     elif start_method is not None:
         shape = np.delete(pixels.shape, channel_axis) if channel_axis is not None else pixels.shape
         marks = api.segment(pixels, np.ones(tuple(shape), np.uint8), method=start_method,

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["HeatsegIOError", "SUFFIXES", "label_suffix", "read_image", "stem", "suffix"]
+__all__ = ["HeatsegIOError", "SUFFIXES", "colour_axis", "grey_start", "label_suffix", "read_image", "stem", "suffix"]
 
 SUFFIXES = (".tif", ".tiff", ".npy", ".nii", ".nii.gz", ".png", ".jpg", ".jpeg", ".bmp")
 _PICTURES = (".png", ".jpg", ".jpeg", ".bmp")  # 2D, read with imageio
@@ -170,3 +170,42 @@ def read_image(path):
     if image.size == 0:
         raise HeatsegIOError(f"{path}: the file holds an empty array (shape {image.shape}).")
     return image, spacing
+
+
+def colour_axis(path, image, start=None):
+    """-1 if the file holds a colour picture (channels last), else None: what ``--channel-axis``
+    would say, told from the file itself so that a folder may mix grey and colour images.
+
+    Colour means: a 2D picture file (png, jpg, bmp) with 3 or 4 channels, a tif stored as RGB
+    (its photometric tag), or any image with one more axis of 3 or 4 values than the start.
+    """
+    image = np.asarray(image)
+    colourful = image.ndim >= 3 and image.shape[-1] in (3, 4)
+    if not colourful:
+        return None
+    if start is not None and np.ndim(start) == image.ndim - 1 and np.shape(start) == image.shape[:-1]:
+        return -1
+    kind = suffix(Path(path))
+    if kind in _PICTURES:
+        return -1 if image.ndim == 3 else None
+    if kind in (".tif", ".tiff"):
+        import tifffile
+
+        with tifffile.TiffFile(path) as tif:
+            return -1 if tif.pages[0].photometric == tifffile.PHOTOMETRIC.RGB else None
+    return None
+
+
+def grey_start(start, spatial_shape):
+    """A start painted in a picture editor and saved as RGB or RGBA, as labels: its first
+    channel when the colour channels are equal (and any fourth one is constant), else unchanged
+    (the start's own checks then name the shape)."""
+    start = np.asarray(start)
+    if start.ndim != len(spatial_shape) + 1 or start.shape[:-1] != tuple(spatial_shape) or start.shape[-1] not in (3, 4):
+        return start
+    colour = start[..., :3]
+    alpha_constant = start.shape[-1] == 3 or np.ptp(start[..., 3]) == 0
+    if alpha_constant and np.array_equal(colour[..., 0], colour[..., 1]) and np.array_equal(colour[..., 0], colour[..., 2]):
+        return colour[..., 0]
+    return start
+
