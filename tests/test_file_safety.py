@@ -426,8 +426,9 @@ def test_a_number_out_of_range_is_one_line(tmp_path, nuclei, capsys, monkeypatch
     def overflow(*args, **kwargs):  # what reaches the CLI when a check misses one (tau=1e308 did, once)
         raise OverflowError(34, "Numerical result out of range")
 
-    monkeypatch.setattr(api, "evolve", overflow)
+    # the package's lazy name first: read after api.evolve is patched, it would be "restored" to the patch
     monkeypatch.setattr(napari_heatseg, "evolve", overflow, raising=False)
+    monkeypatch.setattr(api, "evolve", overflow)
     assert main(argv + ["--param", "lam=1e29"]) == 1
     err = _one_line(capsys)
     assert "out of range" in err and "--param" in err
