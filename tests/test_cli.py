@@ -370,3 +370,20 @@ def test_colour_is_told_from_each_file_and_a_painted_start_is_read(tmp_path):
         labels, _ = read_image(tmp_path / "out" / f"{name}.png")
         assert labels.shape == (48, 64)
         assert ((labels > 0) == disk).mean() > 0.97
+
+
+def test_segment_writes_an_overlay_for_the_eye(tmp_path, nuclei):
+    import imageio.v3 as iio
+
+    image, start, _ = nuclei
+    np.save(tmp_path / "img.npy", image)
+    np.save(tmp_path / "start.npy", start)
+    args = ["segment", tmp_path / "img.npy", "--start", tmp_path / "start.npy", "-o", tmp_path / "o.tif", *QUICK]
+    result = heatseg(*args, "--overlay", tmp_path / "o.png")
+    assert result.returncode == 0, result.stderr
+    rgb = iio.imread(tmp_path / "o.png")
+    assert rgb.ndim == 3 and rgb.shape[-1] == 3
+    yellow = (rgb[..., 0] > 200) & (rgb[..., 1] > 200) & (rgb[..., 2] < 60)
+    assert yellow.sum() > 50  # the result's outline is drawn
+    refused = heatseg(*args, "--overlay", tmp_path / "o.jpg", "--overwrite")
+    assert refused.returncode == 1 and "give a .png path" in refused.stderr

@@ -109,7 +109,12 @@ def _cmd_segment(args):
     from napari_heatseg.core.batch import dask_client, segment_file
     from napari_heatseg.core.outputs import check_separate, check_target, remove_stale_parts, write_labels
 
-    check_separate([("-o", args.output)], [("IMAGE", args.image), ("--start", args.start)])
+    outputs = [("-o", args.output)] + ([("--overlay", args.overlay)] if args.overlay is not None else [])
+    check_separate(outputs, [("IMAGE", args.image), ("--start", args.start)])
+    if args.overlay is not None:
+        if Path(args.overlay).suffix.lower() != ".png":
+            raise UserError(f"--overlay {args.overlay}: the overlay is a picture; give a .png path.")
+        check_target(Path(args.overlay), args.overwrite)
     settings = _settings(args)
     if args.instances and (settings["scope"] != "all" or str(args.image).rstrip("/").endswith(".zarr")):
         raise UserError("--instances splits the result of --scope all into one id per object; add "
@@ -139,9 +144,24 @@ def _cmd_segment(args):
 
         labels = instances(labels > 0, spacing=spacing, marks=read_image(args.start)[0])
     path = write_labels(output, labels, spacing=spacing, overwrite=args.overwrite, like=args.image)
+    if args.overlay is not None:
+        _write_overlay(args, labels)
     objects = f"{int(labels.max())} objects, " if args.instances else ""
     print(f"wrote {path} ({objects}{np.count_nonzero(labels)} labelled voxels, {time.perf_counter() - t0:.1f} s)")
     return 0
+
+
+def _write_overlay(args, labels):
+    from napari_heatseg.core.io import colour_axis, read_image
+    from napari_heatseg.demo import write_overlay
+
+    image, _ = read_image(args.image)
+    start, _ = read_image(args.start)
+    channel_axis = args.channel_axis if args.channel_axis is not None else colour_axis(args.image, image, start)
+    if np.ndim(start) != labels.ndim:
+        start = np.zeros(labels.shape, np.uint8)  # a start file in another layout: outline the result only
+    write_overlay(args.overlay, image, channel_axis, labels, start, overwrite=args.overwrite)
+    print(f"wrote {args.overlay}")
 
 
 def _segment_zarr(args, settings):
@@ -280,6 +300,9 @@ def _parser():
     seg.add_argument("-o", "--output", required=True, help="output label file (.tif, .npy, .nii, .nii.gz, 2D .png)")
     seg.add_argument("--workers", type=int, default=1,
                      help="with --stack independent: segment slices in parallel on a local dask cluster")
+    seg.add_argument("--overlay", metavar="PNG", default=None,
+                     help="also write a picture of the image with the result's outline (yellow) and the start's "
+                          "(magenta); a volume shows its slice with the most result")
     seg.add_argument("--instances", action="store_true",
                      help="with --scope all: one id per object, touching objects split (sized from the start)")
     _add_method_options(seg)

@@ -14,7 +14,7 @@ import numpy as np
 
 from .core.metrics import iou
 
-__all__ = ["demo_files", "run_demo"]
+__all__ = ["demo_files", "run_demo", "write_overlay"]
 
 
 def demo_files():
@@ -31,7 +31,7 @@ def run_demo(out_dir, method="heat", params=None):
     Progress goes to stderr, one line per sample.
     """
     import napari_heatseg as hs
-    from napari_heatseg.core.outputs import atomic_write, write_labels
+    from napari_heatseg.core.outputs import write_labels
     from napari_heatseg.samples import SAMPLES, load_sample
 
     out_dir, params = Path(out_dir), dict(params or {})
@@ -43,8 +43,8 @@ def run_demo(out_dir, method="heat", params=None):
                             spacing=sample["spacing"], channel_axis=sample["channel_axis"], **params)
         seconds = time.perf_counter() - t0
         write_labels(out_dir / f"{name}_labels.tif", labels, spacing=sample["spacing"], overwrite=True)
-        overlay = _overlay(sample, labels)
-        atomic_write(out_dir / f"{name}_overlay.png", lambda tmp: _write_png(tmp, overlay), overwrite=True)
+        write_overlay(out_dir / f"{name}_overlay.png", sample["image"], sample["channel_axis"], labels,
+                      sample["start"], sample["truth"], overwrite=True)
         score = "" if sample["truth"] is None else f"{iou(sample['truth'], labels):.3f}"
         rows.append(dict(sample=name, shape="x".join(map(str, labels.shape)), scope=sample["scope"],
                          iou=score, seconds=f"{seconds:.2f}"))
@@ -64,16 +64,26 @@ def _display(image, channel_axis):
     return image if channel_axis is not None else np.repeat(image[..., None], 3, axis=-1)
 
 
-def _overlay(sample, labels):
+def write_overlay(path, image, channel_axis, labels, start, truth=None, *, overwrite=False):
+    """Write a PNG of ``image`` with the outlines of the result (yellow), the ground truth
+    (cyan, if given) and the start (magenta); a volume shows its slice with the most result
+    and start. Atomic, like every output."""
+    from .core.outputs import atomic_write
+
+    rgb = _overlay(image, channel_axis, labels, start, truth)
+    return atomic_write(path, lambda tmp: _write_png(tmp, rgb), overwrite=overwrite)
+
+
+def _overlay(image, channel_axis, labels, start, truth):
     """RGB uint8 overlay: result (yellow), ground truth (cyan), start (magenta)."""
     from skimage.segmentation import find_boundaries
 
-    image = _display(sample["image"], sample["channel_axis"])
-    layers = [(labels, (1.0, 1.0, 0.0)), (sample["start"], (1.0, 0.0, 1.0))]
-    if sample["truth"] is not None:
-        layers.insert(1, (sample["truth"], (0.0, 1.0, 1.0)))
-    if labels.ndim == 3:  # the slice where the result and the truth are largest
-        weight = (labels > 0).sum(axis=(1, 2)) + (sample["start"] > 0).sum(axis=(1, 2))
+    image = _display(image, channel_axis)
+    layers = [(labels, (1.0, 1.0, 0.0)), (start, (1.0, 0.0, 1.0))]
+    if truth is not None:
+        layers.insert(1, (truth, (0.0, 1.0, 1.0)))
+    if labels.ndim == 3:  # the slice where the result and the start are largest
+        weight = (labels > 0).sum(axis=(1, 2)) + (start > 0).sum(axis=(1, 2))
         z = int(np.argmax(weight))
         image = image[z]
         layers = [(lab[z], colour) for lab, colour in layers]
