@@ -171,3 +171,15 @@ def test_independent_slices_in_parallel_equal_serial():
     np.testing.assert_array_equal(parallel, serial)
     with pytest.raises(ValueError, match="independent"):
         segment_stack(image, start2d, mode="propagate", executor=pool)
+
+
+def test_independent_slices_that_flood_are_named_in_a_warning():
+    """A 2D start used on every slice: where its marks fall on background the answer inverts."""
+    yy, xx = np.mgrid[:48, :48]
+    stack = []
+    for shift in (0, 0, 20):  # the object moves away from the marks on the last slice
+        stack.append(((yy - 24) ** 2 + (xx - 14 - shift) ** 2 < 8**2) + np.random.default_rng(shift).normal(0, 0.1, (48, 48)))
+    start = np.zeros((48, 48), np.uint8)
+    start[22:27, 12:17] = 1
+    with pytest.warns(UserWarning, match=r"1 of 3 slices came out more than half labelled.*slices 2\b"):
+        segment_stack(np.stack(stack), start, mode="independent", scope="all")

@@ -12,6 +12,8 @@ segments the volume in one call.
 ...     result[index] = labels; progress.update(done, total)
 """
 
+import warnings
+
 import numpy as np
 from scipy import ndimage
 
@@ -160,11 +162,19 @@ def iter_stack(image, start, *, mode="propagate", axis=0, method=DEFAULT_METHOD,
             annotated = _check_stack_start(start, image, axis, start_axis, spatial_ndim)
             nearest = annotated[np.argmin(np.abs(np.arange(n)[:, None] - annotated[None, :]), axis=1)]
             starts = [np.take(start, j, axis=start_axis) for j in nearest]
-        if executor is None:
-            for i in range(n):
-                yield i, segment(image_slice(i), starts[i], **options), i + 1, n
-            return
-        yield from _independent_in_parallel(executor, image_slice, starts, options)
+        slices = ((i, segment(image_slice(i), starts[i], **options), i + 1, n) for i in range(n)) \
+            if executor is None else _independent_in_parallel(executor, image_slice, starts, options)
+        flooded = []
+        for i, labels, done, total in slices:
+            if np.count_nonzero(labels) > 0.5 * labels.size > np.count_nonzero(starts[i]):
+                flooded.append(i)
+            yield i, labels, done, total
+        if flooded:
+            warnings.warn(
+                f"{len(flooded)} of {n} slices came out more than half labelled from a start that marks "
+                f"less (slices {', '.join(map(str, sorted(flooded)[:10]))}{', ...' if len(flooded) > 10 else ''}): "
+                f"on them the marks probably fall on background. Check those slices, or draw the start "
+                f"on each (a stack-shaped start) or use mode 'propagate'.", UserWarning, stacklevel=2)
         return
 
     annotated = _check_stack_start(start, image, axis, start_axis, spatial_ndim)
