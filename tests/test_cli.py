@@ -387,3 +387,16 @@ def test_segment_writes_an_overlay_for_the_eye(tmp_path, nuclei):
     assert yellow.sum() > 50  # the result's outline is drawn
     refused = heatseg(*args, "--overlay", tmp_path / "o.jpg", "--overwrite")
     assert refused.returncode == 1 and "give a .png path" in refused.stderr
+
+
+def test_methods_say_what_each_does_and_segment_help_lists_the_heat_parameters():
+    listed = heatseg("methods", "-v")
+    assert listed.returncode == 0
+    lines = dict(line.split(": ", 1) for line in listed.stdout.splitlines())
+    import napari_heatseg as hs
+
+    assert list(lines) == hs.methods()
+    assert "heat semigroup" in lines["heat"] and "--param tau, lam" in lines["heat"]
+    assert "skimage.segmentation.random_walker" in lines["random_walker"] and ":func:" not in listed.stdout
+    helped = heatseg("segment", "--help")
+    assert "tau (default automatic)" in helped.stdout and "reach (default 8.0)" in helped.stdout

@@ -89,6 +89,33 @@ def _methods():
     return hs.methods()
 
 
+def _cmd_methods(args):
+    import inspect
+
+    if not args.verbose:  # one name a line, for scripts
+        print("\n".join(_methods()))
+        return 0
+    from napari_heatseg.core.baselines import BASELINES
+    from napari_heatseg.core.ictm import HeatParameters
+
+    print(f"heat: threshold dynamics with the heat semigroup (the default); --param {', '.join(HeatParameters.describe())}")
+    for name, function in BASELINES.items():
+        summary = re.sub(r":\w+:`~?([^`]+)`", r"\1", inspect.getdoc(function).splitlines()[0].rstrip("."))
+        names = [p for p, v in inspect.signature(function).parameters.items() if v.kind == v.KEYWORD_ONLY]
+        print(f"{name}: {summary}; --param {', '.join(names)}")
+    return 0
+
+
+def _heat_parameters_help():
+    """The heat method's parameters for ``--help``, from the core's parameter object."""
+    from napari_heatseg.core.ictm import HeatParameters
+
+    lines = ["heat parameters (--param NAME=VALUE; `heatseg methods` lists every method's):"]
+    for name, (default, help_text, _) in HeatParameters.describe().items():
+        lines.append(f"  {name} (default {'automatic' if default is None else default}): {help_text}")
+    return "\n".join(lines)
+
+
 def _progress(**kwargs):
     from tqdm.auto import tqdm
 
@@ -294,7 +321,8 @@ def _parser():
     parser.add_argument("--version", action="version", version=f"heatseg {installed}")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    seg = sub.add_parser("segment", help="segment one image from a start mask")
+    seg = sub.add_parser("segment", help="segment one image from a start mask", epilog=_heat_parameters_help(),
+                         formatter_class=argparse.RawDescriptionHelpFormatter)
     seg.add_argument("image", help="image file (.tif, .npy, .nii, .nii.gz, 2D .png/.jpg/.bmp), or a .zarr volume (segmented by chunks)")
     seg.add_argument("--start", required=True, help="start labels, same spatial shape as the image")
     seg.add_argument("-o", "--output", required=True, help="output label file (.tif, .npy, .nii, .nii.gz, 2D .png)")
@@ -327,8 +355,9 @@ def _parser():
     demo.add_argument("--overwrite", action="store_true", help="write into a non-empty --out folder")
     demo.set_defaults(run=_cmd_demo)
 
-    methods = sub.add_parser("methods", help="list the method names")
-    methods.set_defaults(run=lambda args: print("\n".join(_methods())) or 0)
+    methods = sub.add_parser("methods", help="list the method names (-v: what each does and its parameters)")
+    methods.add_argument("-v", "--verbose", action="store_true", help="say what each method does and its --param names")
+    methods.set_defaults(run=_cmd_methods)
     return parser
 
 
@@ -352,6 +381,8 @@ def _run(args, name):
         return args.run(args)
     except (UserError, HeatsegIOError, ValueError, TypeError) as exc:
         message = str(exc)
+    except BrokenPipeError:  # the output went to a pager or `head` that closed early
+        return 0
     except OverflowError as exc:
         message = f"a number is out of range ({exc}); give smaller --param or --spacing values."
     except OSError as exc:  # a full disk, an unwritable folder, ... (HeatsegIOError is caught above)

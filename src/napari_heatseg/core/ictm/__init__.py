@@ -9,6 +9,15 @@
 """
 
 from .params import HeatParameters, default_parameters
-from .solver import threshold_dynamics
 
 __all__ = ["HeatParameters", "default_parameters", "threshold_dynamics"]
+
+
+def __getattr__(name):
+    """The solver (and with it numba) loads when first used: the parameters are read by
+    ``heatseg --help`` and the widget's form without it."""
+    if name == "threshold_dynamics":
+        from .solver import threshold_dynamics
+
+        return threshold_dynamics
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
