@@ -64,3 +64,21 @@ def test_nuclei_sample_segments_many_nuclei():
     iou = np.logical_and(labels > 0, truth).sum() / np.logical_or(labels > 0, truth).sum()
     # three marked nuclei out of 50; "all" must find most of the others (measured 0.67-0.80)
     assert iou > 0.5
+
+
+def test_mri_sample_tumour_from_its_ball():
+    """A 3D accuracy floor that runs on any clone (the bundled brain1 crop; measured 0.56)."""
+    sample = load_sample("mri3d")
+    labels = hs.segment(sample["image"], sample["start"], scope=sample["scope"], spacing=sample["spacing"])
+    truth = sample["truth"] > 0
+    iou = np.logical_and(labels > 0, truth).sum() / np.logical_or(labels > 0, truth).sum()
+    assert iou > 0.5
+    assert (labels > 0).sum() < 3 * truth.sum()  # no leak
+
+
+def test_nuclei_sample_instances():
+    """'Mark a few, find them all', one id per nucleus, on any clone (measured 42 ids for 50 nuclei)."""
+    sample = load_sample("nuclei2d")
+    objects = hs.segment(sample["image"], sample["start"], scope="all", instances=True)
+    found = len(np.unique(objects)) - 1
+    assert objects.max() == found and 35 <= found <= 65

@@ -29,7 +29,7 @@ def test_every_python_name_imports():
 
 def test_the_core_does_not_import_qt():
     code = ("import sys, napari_heatseg, napari_heatseg._sample_data; "
-            "bad = [m for m in ('napari', 'qtpy', 'PyQt5', 'magicgui') if m in sys.modules]; "
+            "bad = [m for m in ('napari', 'qtpy', 'PyQt5', 'PyQt6', 'magicgui') if m in sys.modules]; "
             "sys.exit(', '.join(bad) if bad else 0)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
