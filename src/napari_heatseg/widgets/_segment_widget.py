@@ -328,7 +328,7 @@ class SegmentWidget(Container):
             show_warning("heatseg: the preview layer was removed, so the run was cancelled.")
             return
         # in place: replacing .data would make the viewer recompute its dims on every update
-        preview.data[update.region] = update.labels
+        update.write_into(preview.data)
         preview.refresh()
         if update.iteration is None:
             self.status.value = f"slice {update.done} of {update.total}"
