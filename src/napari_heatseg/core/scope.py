@@ -261,21 +261,51 @@ def object_domain(image, valid, start, n_labels, spacing, reach, min_std):
     at ``min_std``, from its mean). Outside, nothing can be labelled and no data is read, so a
     label cannot leak into far, similar tissue and the background model stays local; yet a
     small mark deep inside a large object still sees the object's surroundings.
+
+    The distances are computed on a box around the mark that holds every voxel within the
+    radius (:func:`_near_mark`), not on the whole image; the result is the same.
     """
     domain = np.zeros(start.shape, dtype=bool)
     for k in range(1, n_labels + 1):
         mark = start == k
-        distance = ndimage.distance_transform_edt(~mark, sampling=spacing)
         samples = image[mark & valid]
         margin = reach * max(depth(mark, spacing), 1.0)
-        if len(samples):
-            spread = np.maximum(samples.std(axis=0), min_std)
-            unlike = np.any(np.abs(image - samples.mean(axis=0)) > 2 * spread, axis=-1)
-            half = half_unlike_distance(distance[valid], unlike[valid])
-            if half is not None:
-                margin = max(margin, 2 * half)
-        domain |= distance <= margin
+        if not len(samples):
+            box, distance, _ = _near_mark(mark, spacing, margin)
+            domain[box] |= distance <= margin
+            continue
+        mean, spread = samples.mean(axis=0), np.maximum(samples.std(axis=0), min_std)
+        radius = margin
+        while True:
+            box, distance, whole = _near_mark(mark, spacing, radius)
+            unlike = np.any(np.abs(image[box] - mean) > 2 * spread, axis=-1)
+            inside = valid[box]
+            half = half_unlike_distance(distance[inside], unlike[inside])
+            # the box holds every voxel within ``radius`` in the whole grid's order, so a
+            # ``half`` up to ``radius`` is the whole grid's; else look farther
+            if not whole and (half is None or half > radius):
+                radius = 2 * radius if radius > 0 else min(spacing)
+                continue
+            needed = margin if half is None else max(margin, 2 * half)
+            if whole or needed <= radius:
+                break
+            radius = needed
+        domain[box] |= distance <= needed
     return domain
+
+
+def _near_mark(mark, spacing, radius):
+    """The distance to ``mark`` on a box around it that holds every voxel within ``radius``.
+
+    Every mark voxel lies in the box, so the distances in it are those of the whole grid; a
+    voxel outside is more than ``ceil(radius / h) + 1`` voxels of size ``h`` away along
+    some axis, so farther than ``radius``. Returns ``(box, distance, whole)``, ``whole``
+    telling whether the box is the whole grid.
+    """
+    grow = [int(np.ceil(radius / h)) + 1 if np.isfinite(radius / h) else n for h, n in zip(spacing, mark.shape)]
+    box = bounding_box(mark, grow)
+    whole = all(b.start == 0 and b.stop == n for b, n in zip(box, mark.shape))
+    return box, ndimage.distance_transform_edt(~mark[box], sampling=spacing), whole
 
 
 def half_unlike_distance(distance, unlike, n_bins=1024):
@@ -353,23 +383,31 @@ def fill_holes(mask, spacing):
 def as_objects(phases, previous, seeds, n_labels, spacing):
     """Per label, keep the components touching its seed (or, failing that, the largest),
     and fill the holes they enclose: ``scope="object"`` answers solid, connected objects.
-    A label about to vanish keeps its previous extent: the mark says an object is there."""
+    A label about to vanish keeps its previous extent: the mark says an object is there.
+
+    Each label is treated on its bounding box only (its components and holes lie there).
+    """
     out = phases.copy()
-    for k in range(1, n_labels + 1):
-        mask = phases == k
-        if not mask.any():
+    boxes = ndimage.find_objects(phases, n_labels)
+    for k, box in enumerate(boxes, start=1):
+        if box is None:
             mask = (previous == k) & (out == 0)
+            if not mask.any():
+                continue
             out[mask] = k
+            box = bounding_box(mask, [0] * mask.ndim)
+        region = out[box]  # a view: writes go to ``out``
+        mask = region == k
         components, n = ndimage.label(mask)
         if n > 1:
-            touched = np.unique(components[(seeds == k) & mask])
+            touched = np.unique(components[(seeds[box] == k) & mask])
             touched = touched[touched > 0]
             if touched.size == 0:
                 sizes = np.bincount(components.ravel())[1:]
                 touched = np.array([np.argmax(sizes) + 1])
-            out[mask & ~np.isin(components, touched)] = 0
-            mask = out == k
-        out[fill_holes(mask, spacing) & (out == 0)] = k
+            region[mask & ~np.isin(components, touched)] = 0
+            mask = region == k
+        region[fill_holes(mask, spacing) & (region == 0)] = k
     return out
 
 
