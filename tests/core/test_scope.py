@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from napari_heatseg.core.scope import as_objects, depth, fill_holes, half_unlike_distance, object_domain
+from napari_heatseg.core.morphology import as_objects, depth, fill_holes, half_unlike_distance, object_domain
 
 
 def whole_grid_domain(image, valid, start, n_labels, spacing, reach, min_std):
