@@ -6,10 +6,12 @@ is re-fitted to its own image by :func:`napari_heatseg.segment` (so the mask fol
 object, it is not copied), in both directions from every annotated slice, until the object
 vanishes or its area jumps (a leak). Annotated slices are returned as drawn, never
 overwritten. ``"independent"`` segments every slice from the same start, and ``"full3d"``
-segments the volume in one call.
+segments the volume in one call. :func:`fill_stack` writes the slices into one label
+volume as they come (the one assembly, used by :func:`segment_stack`, the CLI's and the
+batch jobs' stacks, and the napari widget's slice-by-slice runs).
 
->>> for index, labels, done, total in iter_stack(volume, start):   # doctest: +SKIP
-...     result[index] = labels; progress.update(done, total)
+>>> for index, done, total in fill_stack(result, volume, start):   # doctest: +SKIP
+...     progress.update(done, total)
 """
 
 from contextlib import nullcontext
