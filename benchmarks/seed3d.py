@@ -37,9 +37,10 @@ from benchmarks.common import (
     stamp,
 )
 from napari_heatseg.core import ictm, metrics, stack
-from napari_heatseg.core.inputs import prepare, restore_labels
+from napari_heatseg.core.inputs import prepare
 from napari_heatseg.core.scope import make_scope
 from napari_heatseg.core.start_checks import check_start
+from napari_heatseg.core.start_labels import restore_labels
 
 CASES = (("mri3d_pyradiomics", "brain1", False), ("cells3d_nuclei", "cells3d_nuclei", True))
 EVERY_OBJECT = (("cells3d_nuclei", "cells3d_nuclei"), ("nuclei_stardist_demo", "nuclei3d_synthetic"))

@@ -214,7 +214,8 @@ def _segment_zarr(args, settings):
 
 def _cmd_batch(args):
     from napari_heatseg.core.batch import find_inputs, make_jobs, target_names
-    from napari_heatseg.core.outputs import check_separate, folder_lock, remove_stale_parts
+    from napari_heatseg.core.folder_lock import folder_lock
+    from napari_heatseg.core.outputs import check_separate, remove_stale_parts
 
     given = [x for x in (args.start, args.start_dir, args.start_method) if x]
     if len(given) != 1:

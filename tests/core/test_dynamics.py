@@ -211,7 +211,7 @@ def test_hole_filling_equals_scipy_in_3d_and_per_plane(rng):
     """scope='object' answers solid objects; the fast filling must fill exactly scipy's holes."""
     from scipy import ndimage
 
-    from napari_heatseg.core.scope import fill_holes as _fill_holes
+    from napari_heatseg.core.morphology import fill_holes as _fill_holes
 
     for _ in range(200):
         ndim = int(rng.integers(2, 4))
@@ -227,7 +227,7 @@ def test_hole_filling_equals_scipy_in_3d_and_per_plane(rng):
 
 def test_half_unlike_distance_equals_the_sorted_definition():
     """The binned search of scope='object''s reach gives what sorting every voxel gives."""
-    from napari_heatseg.core.scope import half_unlike_distance as _half_unlike_distance
+    from napari_heatseg.core.morphology import half_unlike_distance as _half_unlike_distance
 
     def by_sorting(distance, unlike):
         order = np.argsort(distance, kind="stable")

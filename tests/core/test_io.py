@@ -168,7 +168,7 @@ def test_rgba_png_and_jpg_pictures_are_read_channels_last(tmp_path):
 
 
 def test_folder_lock_keeps_a_second_holder_out_until_released(tmp_path):
-    from napari_heatseg.core.outputs import LOCK_NAME, folder_lock
+    from napari_heatseg.core.folder_lock import LOCK_NAME, folder_lock
 
     with folder_lock(tmp_path) as lock:
         assert lock.read_text().split()[0] == str(os.getpid())
@@ -192,7 +192,7 @@ def test_check_separate_names_how_an_output_meets_an_input(tmp_path, output, how
 
 
 def test_folder_lock_without_hard_links(tmp_path, monkeypatch):
-    from napari_heatseg.core.outputs import folder_lock
+    from napari_heatseg.core.folder_lock import folder_lock
 
     def no_links(*args):
         raise OSError(1, "Operation not permitted")  # FAT, some network shares

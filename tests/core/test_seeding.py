@@ -7,7 +7,7 @@ import pytest
 from dev_data import load_item
 
 import napari_heatseg as hs
-from napari_heatseg.core.scope import meeting
+from napari_heatseg.core.morphology import meeting
 from napari_heatseg.core.seeding import flat_axis
 
 

@@ -183,3 +183,29 @@ def test_independent_slices_that_flood_are_named_in_a_warning():
     start[22:27, 12:17] = 1
     with pytest.warns(UserWarning, match=r"1 of 3 slices came out more than half labelled.*slices 2\b"):
         segment_stack(np.stack(stack), start, mode="independent", scope="all")
+
+
+def test_fill_stack_writes_each_slice_under_the_lock_before_yielding_it():
+    from napari_heatseg.core.stack import fill_stack
+
+    image, truth, _ = _cone()
+    start = np.zeros(truth.shape, np.uint8)
+    start[4] = truth[4]
+
+    class RecordingLock:
+        held = False
+        entered = 0
+
+        def __enter__(self):
+            self.held, self.entered = True, self.entered + 1
+
+        def __exit__(self, *exc):
+            self.held = False
+
+    out, lock = start.copy(), RecordingLock()
+    written = []
+    for index, done, total in fill_stack(out, image, start, lock=lock, model="mean", max_num_iter=10):
+        assert not lock.held and lock.entered == done  # one locked write per slice, released
+        written.append(index)
+    assert sorted(written) == [0, 1, 2, 3, 5, 6, 7, 8] and (done, total) == (8, 8)
+    np.testing.assert_array_equal(out, segment_stack(image, start, model="mean", max_num_iter=10))

@@ -88,3 +88,46 @@ def test_a_core_failure_is_returned_not_raised():
 
     shown, last = run_all(throttled(failing(), Gate(), min_interval=0.0))
     assert len(shown) == 2 and last == Failed("heatseg could not segment: bad tau")
+
+
+def _disk_stack(n=5, size=32):
+    yy, xx = np.mgrid[:size, :size]
+    truth = np.stack([(yy - 16) ** 2 + (xx - 16) ** 2 < (6 + z) ** 2 for z in range(n)])
+    rng = np.random.default_rng(0)  # result-bearing seed
+    image = (truth + 0.1 * rng.standard_normal(truth.shape)).astype(np.float32)
+    start = np.zeros(truth.shape, np.uint8)
+    start[n // 2] = truth[n // 2]
+    return image, start
+
+
+def test_slice_by_slice_fills_one_volume_and_skipped_states_lose_no_slice():
+    """States the throttle skips are not lost: every update is the one volume, filled in place."""
+    from napari_heatseg.core.stack import segment_stack
+    from napari_heatseg.widgets._inputs import SegmentInputs
+    from napari_heatseg.widgets._run import core_updates
+
+    image, start = _disk_stack()
+    inputs = SegmentInputs(image=image, start=start, method="heat", scope="object", where="propagate",
+                           spacing=(1.0, 1.0, 1.0), params={"model": "mean", "max_num_iter": 20})
+    shown, last = run_all(throttled(core_updates(inputs), Gate(), min_interval=60.0))
+    assert len(shown) == 1 and (last.done, last.total) == (4, 4)  # only the first state passed
+    assert all(update.labels is last.labels for update in shown)  # no copy per slice
+    target = np.zeros_like(start)
+    last.write_into(target)
+    expected = segment_stack(image, start, mode="propagate", spacing=(1.0, 1.0, 1.0), scope="object",
+                             model="mean", max_num_iter=20)
+    np.testing.assert_array_equal(target, expected)
+    assert expected[0].any() and expected[-1].any()
+
+
+def test_write_into_waits_for_the_slice_being_written():
+    lock = threading.Lock()
+    update = Update((...,), np.ones((2, 2), np.uint8), None, float("nan"), 1, 2, lock)
+    target = np.zeros((2, 2), np.uint8)
+    with lock:  # the worker is writing a slice
+        reader = threading.Thread(target=update.write_into, args=(target,))
+        reader.start()
+        reader.join(timeout=0.2)
+        assert reader.is_alive() and not target.any()
+    reader.join(timeout=2)
+    assert not reader.is_alive() and target.all()

@@ -8,12 +8,13 @@ import numpy as np
 
 from . import baselines, ictm
 from ._memory import check_memory
-from .inputs import prepare, restore_labels, warn_constant_image
+from .inputs import prepare, warn_constant_image
 from .instances import instances as split_instances
 from .marks import check_marks, start_with_seeds
 from .scope import make_scope
 from .seeding import seed_along_stack
 from .start_checks import check_start, warn_if_inside_found_nothing
+from .start_labels import restore_labels
 
 __all__ = ["Step", "evolve", "methods", "segment", "warm_up"]
 

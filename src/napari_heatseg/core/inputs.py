@@ -6,7 +6,8 @@ non-finite pixels or label values. Every check here raises a ``TypeError`` (wron
 kind of value) or ``ValueError`` (wrong value) whose message says what was received
 and what to pass instead; :func:`prepare` refuses, with ``MemoryError``, an image whose
 preparation alone would not fit in memory (the heat method's own check is
-:func:`napari_heatseg.core._memory.check_memory`).
+:func:`napari_heatseg.core._memory.check_memory`). The start's own checks and the
+map between its label values and phase indices are in :mod:`napari_heatseg.core.start_labels`.
 """
 
 import os
@@ -16,8 +17,9 @@ import numpy as np
 
 from ._memory import refuse_if_too_big
 from ._percentiles import robust_range
+from .start_labels import check_labels_have_data, check_start_labels
 
-__all__ = ["Prepared", "prepare", "restore_labels", "supported_float_type"]
+__all__ = ["Prepared", "prepare", "supported_float_type"]
 
 SCOPES = ("inside", "object", "all")
 _SPACING_RANGE = (1e-150, 1e150)  # squares (tau is in spacing units squared) stay finite and nonzero
@@ -216,84 +218,6 @@ def _minimum_removed(values):
     return values.view(np.uint64) - low.view(np.uint64)
 
 
-def _shape_hint(raw_shape, start_shape, channel_axis):
-    """Explain a start/image shape mismatch: which channel_axis would make them agree."""
-    fits = [a for a in range(len(raw_shape)) if raw_shape[:a] + raw_shape[a + 1:] == start_shape]
-    if fits:
-        options = " or ".join(f"channel_axis={a - len(raw_shape) if a == len(raw_shape) - 1 else a}"
-                              for a in fits)
-        if channel_axis is None:
-            return f" The image has one axis more than the start: if it holds channels, pass {options}."
-        if len(fits) > 1:
-            return f" Several axes could hold the channels ({options}): pass the right one."
-        return f" channel_axis={channel_axis} looks wrong for this start: pass {options}."
-    if channel_axis is None and sorted(raw_shape) == sorted(start_shape):
-        return " The axes are in a different order: transpose the start to the image's axis order."
-    return " Draw the start on the same grid as the image (same shape, no channel axis)."
-
-
-def _check_start(start, spatial_shape, raw_shape, channel_axis):
-    start = _as_array(start, "start")
-    if start.shape != tuple(spatial_shape):
-        raise ValueError(
-            f"`start` has shape {start.shape} but the image's spatial shape is {tuple(spatial_shape)}."
-            + _shape_hint(tuple(raw_shape), start.shape, channel_axis)
-        )
-    if start.dtype == bool:
-        values = np.array([True]) if start.any() else np.array([], dtype=bool)
-        phases = start.astype(np.int32)
-    else:
-        _check_label_dtype(start)
-        if start.dtype.kind != "u" and np.any(start < 0):
-            raise ValueError(
-                f"`start` has negative labels (smallest {start.min()}); use 0 for unmarked and "
-                f"positive integers for labels."
-            )
-        values = _label_values(start)
-        if np.array_equal(values, np.arange(1, values.size + 1)):  # already compact: 1, 2, ...
-            phases = start.astype(np.int32)
-        else:
-            phases = np.zeros(start.shape, dtype=np.int32)
-            marked = start != 0
-            phases[marked] = np.searchsorted(values, start[marked]) + 1
-    if values.size == 0:
-        raise ValueError(
-            "`start` marks nothing (all zeros); draw at least one label (a value > 0) on the "
-            "object to segment."
-        )
-    return phases, values
-
-
-def _label_values(start):
-    """The distinct nonzero values of a non-negative label array, sorted, in its dtype."""
-    if start.dtype.kind in "ui" and start.size and start.max() < 2**16:  # counting beats sorting
-        counts = np.bincount(start.ravel().astype(np.intp, copy=False))[1:]
-        return (np.flatnonzero(counts) + 1).astype(start.dtype)  # the start's dtype, byte order included
-    values = np.unique(start)
-    return values[values != 0]
-
-
-def _check_label_dtype(start):
-    if np.issubdtype(start.dtype, np.integer):
-        return
-    if np.issubdtype(start.dtype, np.floating):
-        if not np.all(np.isfinite(start)):
-            raise ValueError(
-                "`start` has NaN or inf values; labels must be whole numbers: set unmarked "
-                "pixels to 0 (for example np.nan_to_num(start)) and pass integer labels."
-            )
-        if np.all(start == np.round(start)):
-            return
-        raise ValueError(
-            "`start` has fractional values, but labels must be whole numbers; if it is a "
-            "probability map, threshold it (start > 0.5), otherwise convert it with start.astype(int)."
-        )
-    raise TypeError(
-        f"`start` must hold integer labels (or bool), got dtype {start.dtype}; "
-        f"pass an integer or bool array."
-    )
-
-
 def _check_spacing(spacing, ndim):
     if spacing is None:
         return (1.0,) * ndim
@@ -360,9 +284,9 @@ def prepare(image, start, *, channel_axis=None, spacing=None, scope="object"):
     spacing = _check_spacing(spacing, image.ndim - 1)
     refuse_if_too_big(_prepare_bytes(image.shape[:-1], image.shape[-1], image.dtype),
                        image.shape[:-1], f"{image.shape[-1]} channel(s)")
-    phases, values = _check_start(start, image.shape[:-1], raw.shape, channel_axis)
+    phases, values = check_start_labels(_as_array(start, "start"), image.shape[:-1], raw.shape, channel_axis)
     normalised, valid = _normalise(image)
-    _check_labels_have_data(phases, valid, values)
+    check_labels_have_data(phases, valid, values)
     return Prepared(_informative_channels(normalised), valid, phases, values, spacing, scope)
 
 
@@ -384,37 +308,9 @@ def _informative_channels(image, tolerance=0.01):
     return image[..., kept or [0]] if len(kept) < image.shape[-1] else image
 
 
-def _check_labels_have_data(phases, valid, values):
-    """Every label must mark at least one finite pixel, or its region model is undefined."""
-    if valid.all():
-        return
-    refuse_labels_without_data(values, np.bincount(phases[valid], minlength=len(values) + 1)[1:])
-
-
-def refuse_labels_without_data(values, seen):
-    """Raise for the labels among ``values`` whose count of finite marked voxels ``seen`` is 0."""
-    empty = values[np.asarray(seen) == 0]
-    if empty.size:
-        raise ValueError(
-            f"label(s) {', '.join(map(str, empty.tolist()))} of `start` lie only on NaN/inf pixels "
-            f"of the image, so nothing tells what they look like; draw each label on some finite "
-            f"pixels (or fill the image's non-finite pixels first)."
-        )
-
-
 def warn_constant_image(stacklevel=3):
     """Say that the image holds no contrast and that the start comes back unchanged."""
     import warnings
 
     warnings.warn("the image is constant (it holds no contrast to follow); returning the start "
                   "unchanged. Check the layer or channel you passed.", UserWarning, stacklevel=stacklevel)
-
-
-def restore_labels(phases, prepared):
-    """Map phase indices 0..K back to the start's label values, in the start's dtype."""
-    values = prepared.label_values
-    if np.array_equal(values, np.arange(1, values.size + 1)):  # labels 1..K (or True): a cast
-        return phases.astype(values.dtype)
-    table = np.zeros(values.size + 1, values.dtype)  # (concatenate would drop a big-endian order)
-    table[1:] = values
-    return table[phases]

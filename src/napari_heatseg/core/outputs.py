@@ -1,4 +1,4 @@
-"""Writing outputs safely: atomic files and zarr stores, the folder lock, outputs apart from inputs.
+"""Writing outputs safely: atomic files and zarr stores, outputs apart from inputs.
 
 - :func:`atomic_write` and :func:`write_labels` write to a temporary file beside the target
   and rename it into place only when complete; :func:`write_zarr` does the same for a zarr
@@ -7,17 +7,16 @@
   replaced (with ``overwrite``) only by a complete new one.
 - Temporary files are named ``.{target}.{pid}-{random}.part{ext}``: :func:`remove_stale_parts`
   removes those of killed runs, never the work in progress of a live one.
-- :func:`folder_lock` keeps a second run out of an output folder; :func:`check_separate`
-  refuses, before any work, an output that is, contains or lies inside an input.
+- :func:`check_separate` refuses, before any work, an output that is, contains or lies
+  inside an input (the folder lock that keeps a second run out of an output folder is
+  :func:`napari_heatseg.core.folder_lock.folder_lock`).
 
 Every failure is a :class:`~napari_heatseg.core.io.HeatsegIOError` (an ``OSError``) whose
 message names the file, the problem and the fix.
 """
 
-import contextlib
 import os
 import re
-import socket
 import tempfile
 from pathlib import Path
 
@@ -25,9 +24,8 @@ import numpy as np
 
 from .io import _READ_ONLY, HeatsegIOError, suffix
 
-__all__ = ["LOCK_NAME", "ZARR_COMPLETE", "atomic_write", "check_separate", "check_target", "check_zarr_target",
-           "describe_os_error", "folder_lock", "remove_stale_parts", "write_labels", "write_zarr",
-           "zarr_is_complete"]
+__all__ = ["ZARR_COMPLETE", "atomic_write", "check_separate", "check_target", "check_zarr_target",
+           "describe_os_error", "remove_stale_parts", "write_labels", "write_zarr", "zarr_is_complete"]
 
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)
@@ -84,8 +82,8 @@ def remove_stale_parts(folder, names, *, every=False):
         Target names (``img0.tif``, ``img0.heatseg.json``, ``labels.zarr``).
     every : bool
         Remove every part of these targets, whoever wrote it (the caller holds the folder's
-        :func:`folder_lock`, so no other run writes there); otherwise only the parts whose
-        writing process is gone.
+        :func:`~napari_heatseg.core.folder_lock.folder_lock`, so no other run writes
+        there); otherwise only the parts whose writing process is gone.
 
     Returns
     -------
@@ -262,80 +260,6 @@ def check_separate(outputs, inputs):
             raise HeatsegIOError(
                 f"{out_name} {out_path} {how} the {in_name} file {in_path}; heatseg never replaces its "
                 f"inputs or writes into them. Choose an output outside them.")
-
-
-# ------------------------------------------------------------------------- folder lock
-
-LOCK_NAME = ".heatseg.lock"
-
-
-@contextlib.contextmanager
-def folder_lock(folder):
-    """Hold ``folder/.heatseg.lock`` (owner pid and host) while a run writes into ``folder``.
-
-    A second run on the same folder is refused with the owner's pid; a lock whose owner
-    process is gone (a killed run) is taken over.
-    """
-    lock = Path(folder) / LOCK_NAME
-    mine = f"{os.getpid()} {socket.gethostname()}\n"
-    _take_lock(lock, mine)
-    try:
-        yield lock
-    finally:
-        if _read_lock(lock) == mine:
-            lock.unlink(missing_ok=True)
-
-
-def _read_lock(lock):
-    try:
-        return lock.read_text()
-    except OSError:
-        return None
-
-
-def _create_lock(tmp, lock, mine):
-    """Create ``lock`` holding ``mine``, or raise ``FileExistsError``."""
-    try:
-        os.link(tmp, lock)  # atomic: the lock appears whole, or not at all
-    except FileExistsError:
-        raise
-    except OSError:  # no hard links on this file system (FAT, some shares): create it exclusively
-        with os.fdopen(os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644), "w") as fh:
-            fh.write(mine)
-
-
-def _take_lock(lock, mine):
-    fd, tmp = tempfile.mkstemp(prefix=_part_prefix(lock), suffix=".part", dir=lock.parent)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(mine)
-        for _ in range(5):
-            try:
-                _create_lock(tmp, lock, mine)
-                return
-            except FileExistsError:
-                pass
-            owner = _read_lock(lock)
-            if owner is None:  # released meanwhile
-                continue
-            pid, _, host = owner.strip().partition(" ")
-            if not pid.isdigit() or host != socket.gethostname() or _pid_alive(int(pid)):
-                where = f" on {host}" if host and host != socket.gethostname() else ""
-                raise HeatsegIOError(
-                    f"{lock.parent}: another heatseg run (pid {pid or '?'}{where}) is writing into this folder; "
-                    f"wait for it to finish or choose another output folder (if no such run exists, delete {lock}).")
-            aside = lock.with_name(f"{lock.name}.{os.getpid()}.stale")
-            try:
-                os.replace(lock, aside)  # one taker wins; a loser finds the winner's live lock next
-            except FileNotFoundError:
-                continue
-            if _read_lock(aside) != owner:  # we moved a newer, live lock: put it back
-                with contextlib.suppress(OSError):
-                    os.link(aside, lock)
-            aside.unlink(missing_ok=True)
-        raise HeatsegIOError(f"{lock}: cannot take the folder's lock; try again.")
-    finally:
-        Path(tmp).unlink(missing_ok=True)
 
 
 # ---------------------------------------------------------------------------- zarr output

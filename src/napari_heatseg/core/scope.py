@@ -5,15 +5,19 @@ A :class:`Scope` is made once per run from the prepared input and the user's mar
 
 - ``"inside"``: the answer lies within the marked region (a box or lasso drawn around the
   object), widened to reach any seed drawn outside it. The heat method works on the region
-  and a band around it (:func:`inside_domain`) and learns the background there.
+  and a band around it (:func:`~.morphology.inside_domain`) and learns the background
+  there.
 - ``"object"``: one connected object per label, grown or shrunk from its mark, within a
-  neighbourhood that holds background (:func:`object_domain`); each step keeps the pieces
-  that touch the mark and fills the holes they enclose (:func:`as_objects`).
+  neighbourhood that holds background (:func:`~.morphology.object_domain`); each step
+  keeps the pieces that touch the mark and fills the holes they enclose
+  (:func:`~.morphology.as_objects`).
 - ``"all"``: everything in the image that looks like the marked regions.
 
 Marks (``seeds``: voxels fixed to a label; ``background``: voxels fixed to no label) are
 the same mechanism for every scope and method: they are put in place after every step
-(:meth:`Scope.finish`), so they hold in every state a method returns.
+(:meth:`Scope.finish`), so they hold in every state a method returns. The scopes'
+geometry (regions of interest, connected solid objects) is in
+:mod:`napari_heatseg.core.morphology`.
 
 Differences between the heat method and the baselines that are deliberate:
 
@@ -21,27 +25,16 @@ Differences between the heat method and the baselines that are deliberate:
   are smooth, so a diagonal contact is a leak); the baselines keep fully connected pieces
   and fill nothing (a pixel-wise classifier's object often touches itself diagonally).
 - ``"inside"``: the heat method learns the background from a band of half the region's
-  depth (:func:`inside_domain`); the baselines from the region's box grown by one voxel and
-  its rim (GrabCut's rectangle convention).
+  depth (:func:`~.morphology.inside_domain`); the baselines from the region's box grown by
+  one voxel and its rim (GrabCut's rectangle convention).
 """
 
 import numpy as np
 from scipy import ndimage
 
-__all__ = ["Scope", "as_objects", "bounding_box", "fill_holes", "keep_touching", "make_scope", "meeting"]
+from .morphology import as_objects, bounding_box, depth, inside_domain, meeting, object_domain
 
-
-def bounding_box(mask, margin):
-    """Slices of the bounding box of ``mask``, grown by ``margin`` voxels per axis."""
-    box = ndimage.find_objects(mask.astype(np.int8))[0]
-    return tuple(slice(max(b.start - m, 0), min(b.stop + m, n)) for b, m, n in zip(box, margin, mask.shape))
-
-
-def depth(mark, spacing):
-    """Largest distance from a voxel of ``mark`` to the nearest unmarked voxel (the radius of
-    a drawn ball), computed on the mark's bounding box grown by one voxel."""
-    box = bounding_box(mark, [1] * mark.ndim)
-    return ndimage.distance_transform_edt(mark[box], sampling=spacing).max()
+__all__ = ["Scope", "corrections", "make_scope"]
 
 
 class Scope:
@@ -98,7 +91,8 @@ class Scope:
 
     def domain(self, prepared, spacing, reach, min_std):
         """Where labels may go, for the heat method (None: everywhere); see
-        :func:`object_domain` and :func:`inside_domain`. Lengths in ``spacing``'s units."""
+        :func:`~.morphology.object_domain` and :func:`~.morphology.inside_domain`. Lengths
+        in ``spacing``'s units."""
         if self.name == "object":
             return object_domain(prepared.image, prepared.valid, self.marks, self.n_labels, spacing, reach, min_std)
         if self.name == "inside":
@@ -120,8 +114,8 @@ class Scope:
 
     def finish(self, phases, previous, level):
         """The phases of one step made to obey the scope: ``"object"``'s connected, solid
-        objects (:func:`as_objects`), an anchored ``"inside"``'s pieces that meet the mark
-        (:func:`meeting`), then the marks (:meth:`fix`)."""
+        objects (:func:`~.morphology.as_objects`), an anchored ``"inside"``'s pieces that
+        meet the mark (:func:`~.morphology.meeting`), then the marks (:meth:`fix`)."""
         if self.name == "object":
             phases = as_objects(phases, previous, self.marks, self.n_labels, level.spacing)
         elif self.anchored:
@@ -248,144 +242,3 @@ def _embed(mask, box, shape):
     out = np.zeros(shape, dtype=bool)
     out[box] = mask
     return out
-
-
-# ------------------------------------------------------------------------- regions of interest
-
-def object_domain(image, valid, start, n_labels, spacing, reach, min_std):
-    """Region of interest of ``scope="object"``: a neighbourhood of each mark holding background.
-
-    Its radius (beyond the mark) is the larger of ``reach`` mark depths (the depth is the
-    largest inner distance: the radius of a drawn ball) and twice the distance within which
-    half of the pixels do not look like the mark (farther than 2 standard deviations, floored
-    at ``min_std``, from its mean). Outside, nothing can be labelled and no data is read, so a
-    label cannot leak into far, similar tissue and the background model stays local; yet a
-    small mark deep inside a large object still sees the object's surroundings.
-    """
-    domain = np.zeros(start.shape, dtype=bool)
-    for k in range(1, n_labels + 1):
-        mark = start == k
-        distance = ndimage.distance_transform_edt(~mark, sampling=spacing)
-        samples = image[mark & valid]
-        margin = reach * max(depth(mark, spacing), 1.0)
-        if len(samples):
-            spread = np.maximum(samples.std(axis=0), min_std)
-            unlike = np.any(np.abs(image - samples.mean(axis=0)) > 2 * spread, axis=-1)
-            half = half_unlike_distance(distance[valid], unlike[valid])
-            if half is not None:
-                margin = max(margin, 2 * half)
-        domain |= distance <= margin
-    return domain
-
-
-def half_unlike_distance(distance, unlike, n_bins=1024):
-    """The distance of the first voxel, in order of ``distance`` (ties: in array order), at
-    which at least half of the voxels so far are ``unlike``; None if there is none.
-
-    Exact, without sorting every voxel: the voxels are binned by distance (bins keep the
-    order), and only a bin where the share can reach one half is sorted.
-    """
-    top = float(distance.max())
-    bins = (distance * (n_bins / top) if top > 0 else np.zeros_like(distance)).astype(np.intp)
-    np.minimum(bins, n_bins - 1, out=bins)
-    counts = np.bincount(bins, minlength=n_bins)
-    unlike_counts = np.bincount(bins[unlike], minlength=n_bins)
-    before = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    unlike_before = np.concatenate([[0], np.cumsum(unlike_counts)[:-1]])
-    # the largest share within a bin: its unlike voxels first
-    reachable = 2 * (unlike_before + unlike_counts) >= before + np.maximum(unlike_counts, 1)
-    for b in np.flatnonzero(reachable & (counts > 0)):
-        members = np.flatnonzero(bins == b)
-        order = members[np.argsort(distance[members], kind="stable")]
-        share = (unlike_before[b] + np.cumsum(unlike[order])) / (before[b] + np.arange(1, order.size + 1))
-        first = np.flatnonzero(share >= 0.5)
-        if first.size:
-            return float(distance[order[first[0]]])
-    return None
-
-
-def inside_domain(region, spacing, band=0.5):
-    """Region of interest of ``scope="inside"``: the marked region and a band around it.
-
-    The band is ``band`` times the region's depth (its largest inner distance: half the
-    short side of a box) wide. The background model is learned there, from the object's
-    surroundings, rather than from the whole image, whose far parts often hold colours
-    that also occur in the object.
-    """
-    marked = region > 0
-    return ndimage.distance_transform_edt(~marked, sampling=spacing) <= band * max(depth(marked, spacing), 1.0)
-
-
-# ---------------------------------------------------------------------------------- objects
-
-def _enclosed(mask, axes):
-    """Background voxels of ``mask`` that no face-connected path along ``axes`` links to the
-    edge of its bounding box: the holes (what ``ndimage.binary_fill_holes`` fills, found
-    with one labelling instead of repeated erosions, within the bounding box only)."""
-    box = ndimage.find_objects(mask.astype(np.int8))
-    holes = np.zeros(mask.shape, dtype=bool)
-    if not box:
-        return holes
-    structure = np.zeros((3,) * mask.ndim, dtype=bool)
-    centre = (1,) * mask.ndim
-    structure[centre] = True
-    for axis in axes:
-        for step in (0, 2):
-            structure[centre[:axis] + (step,) + centre[axis + 1:]] = True
-    background, _ = ndimage.label(~mask[box[0]], structure)
-    edge = np.zeros(background.shape, dtype=bool)
-    for axis in axes:
-        edge[(slice(None),) * axis + (0,)] = edge[(slice(None),) * axis + (-1,)] = True
-    outside = np.unique(background[edge])
-    holes[box[0]] = (background > 0) & ~np.isin(background, outside)
-    return holes
-
-
-def fill_holes(mask, spacing):
-    """Fill enclosed holes, in 3D and in every plane across the thickest axis."""
-    filled = mask | _enclosed(mask, range(mask.ndim))
-    if mask.ndim == 3:  # planes: connectivity only along the two other axes
-        thickest = int(np.argmax(spacing))
-        filled |= _enclosed(filled, [a for a in range(3) if a != thickest])
-    return filled
-
-
-def as_objects(phases, previous, seeds, n_labels, spacing):
-    """Per label, keep the components touching its seed (or, failing that, the largest),
-    and fill the holes they enclose: ``scope="object"`` answers solid, connected objects.
-    A label about to vanish keeps its previous extent: the mark says an object is there."""
-    out = phases.copy()
-    for k in range(1, n_labels + 1):
-        mask = phases == k
-        if not mask.any():
-            mask = (previous == k) & (out == 0)
-            out[mask] = k
-        components, n = ndimage.label(mask)
-        if n > 1:
-            touched = np.unique(components[(seeds == k) & mask])
-            touched = touched[touched > 0]
-            if touched.size == 0:
-                sizes = np.bincount(components.ravel())[1:]
-                touched = np.array([np.argmax(sizes) + 1])
-            out[mask & ~np.isin(components, touched)] = 0
-            mask = out == k
-        out[fill_holes(mask, spacing) & (out == 0)] = k
-    return out
-
-
-def meeting(phases, marks, n_labels):
-    """Per label, only the face-connected pieces that overlap its marks (in place)."""
-    for k in range(1, n_labels + 1):
-        mask = phases == k
-        components, n = ndimage.label(mask)
-        if n > 1 or not (mask & (marks == k)).any():
-            touched = np.unique(components[(marks == k) & mask])
-            phases[mask & ~np.isin(components, touched[touched > 0])] = 0
-    return phases
-
-
-def keep_touching(mask, seed):
-    """The connected components of ``mask`` that overlap ``seed`` (full connectivity)."""
-    labelled = ndimage.label(mask, structure=ndimage.generate_binary_structure(mask.ndim, mask.ndim))[0]
-    keep = np.unique(labelled[seed & mask])
-    return np.isin(labelled, keep[keep > 0])

@@ -44,7 +44,7 @@ from dataclasses import replace
 import numpy as np
 from scipy import ndimage
 
-from .scope import bounding_box, depth
+from .morphology import bounding_box, depth
 
 __all__ = ["flat_axis", "seed_along_stack", "stack_extent"]
 

@@ -6,20 +6,23 @@ is re-fitted to its own image by :func:`napari_heatseg.segment` (so the mask fol
 object, it is not copied), in both directions from every annotated slice, until the object
 vanishes or its area jumps (a leak). Annotated slices are returned as drawn, never
 overwritten. ``"independent"`` segments every slice from the same start, and ``"full3d"``
-segments the volume in one call.
+segments the volume in one call. :func:`fill_stack` writes the slices into one label
+volume as they come (the one assembly, used by :func:`segment_stack`, the CLI's and the
+batch jobs' stacks, and the napari widget's slice-by-slice runs).
 
->>> for index, labels, done, total in iter_stack(volume, start):   # doctest: +SKIP
-...     result[index] = labels; progress.update(done, total)
+>>> for index, done, total in fill_stack(result, volume, start):   # doctest: +SKIP
+...     progress.update(done, total)
 """
 
 import warnings
+from contextlib import nullcontext
 
 import numpy as np
 from scipy import ndimage
 
 from .api import DEFAULT_METHOD, segment
 
-__all__ = ["MODES", "iter_stack", "segment_stack"]
+__all__ = ["MODES", "fill_stack", "iter_stack", "segment_stack"]
 
 MODES = ("propagate", "independent", "full3d")
 
@@ -43,6 +46,11 @@ def _normalise_axes(image, start, axis, channel_axis):
         raise ValueError(f"the stack axis ({axis}) cannot also be the channel axis; pass another `axis`.")
     start_axis = axis - (channel_axis < axis)
     return axis, start_axis, channel_axis - (channel_axis > axis)
+
+
+def _start_axis(image, axis, channel_axis):
+    """The stack axis counted among the start's (spatial) axes; reads only the image's shape."""
+    return _normalise_axes(np.empty((1,) * len(np.shape(image))), None, axis, channel_axis)[1]
 
 
 def _slice_spacing(spacing, start_ndim, start_axis):
@@ -283,6 +291,39 @@ def _drop_changed(labels, image, channel_axis, reference, min_contrast, max_drif
     return out
 
 
+def fill_stack(out, image, start, *, mode="propagate", axis=0, lock=None, **kwargs):
+    """Write every slice of :func:`iter_stack` into ``out`` as soon as it is done.
+
+    The one place where a stack's slices are assembled into a volume: used by
+    :func:`segment_stack` and by the napari widget, which shows ``out`` while it fills.
+
+    Parameters
+    ----------
+    out : ndarray
+        The label volume to fill, the start's spatial shape (slices along ``axis`` of the
+        image, counted without its channel axis). Slices that are not recomputed (the
+        annotated ones in ``'propagate'`` mode) are left as they are.
+    image, start, mode, axis, **kwargs
+        As for :func:`iter_stack`.
+    lock : context manager, optional
+        Held while a slice is written (for example a :class:`threading.Lock`), so that
+        another thread reading ``out`` under the same lock never sees half a slice.
+
+    Yields
+    ------
+    index : int
+        The slice just written.
+    done, total : int
+        As for :func:`iter_stack`.
+    """
+    start_axis = _start_axis(image, axis, kwargs.get("channel_axis"))
+    lock = nullcontext() if lock is None else lock
+    for index, labels, done, total in iter_stack(image, start, mode=mode, axis=axis, **kwargs):
+        with lock:
+            out[(slice(None),) * start_axis + (index,)] = labels
+        yield index, done, total
+
+
 def segment_stack(image, start, *, mode="propagate", axis=0, progress=None, **kwargs):
     """Segment a whole stack and return its label volume (see :func:`iter_stack`).
 
@@ -301,17 +342,14 @@ def segment_stack(image, start, *, mode="propagate", axis=0, progress=None, **kw
     """
     start = np.asarray(start)
     image_ndim = len(np.shape(image))
-    _, start_axis, _ = _normalise_axes(np.empty((1,) * image_ndim), start, axis, kwargs.get("channel_axis"))
+    start_axis = _start_axis(image, axis, kwargs.get("channel_axis"))
     if start.ndim == image_ndim - (kwargs.get("channel_axis") is not None) - 1:  # one slice's start
         shape = list(start.shape)
         shape.insert(start_axis, np.shape(image)[axis])
         out = np.zeros(shape, dtype=start.dtype)
     else:
         out = start.copy()
-    for index, labels, done, total in iter_stack(image, start, mode=mode, axis=axis, **kwargs):
-        target = [slice(None)] * out.ndim
-        target[start_axis] = index
-        out[tuple(target)] = labels
+    for _, done, total in fill_stack(out, image, start, mode=mode, axis=axis, **kwargs):
         if progress is not None:
             progress(done, total)
     return out

@@ -4,7 +4,7 @@ import numpy as np
 
 from ._inputs import LayerChoiceError
 
-__all__ = ["PREVIEW_NAME", "apply_labels", "spatial_transform"]
+__all__ = ["PREVIEW_NAME", "add_preview", "apply_labels", "fresh_preview", "spatial_transform"]
 
 PREVIEW_NAME = "heatseg preview"
 
@@ -13,6 +13,35 @@ def spatial_transform(layer, layer_channel_axis=None):
     """``scale`` and ``translate`` of ``layer`` along its spatial axes."""
     keep = [a for a in range(layer.ndim) if a != layer_channel_axis]
     return (tuple(float(layer.scale[a]) for a in keep), tuple(float(layer.translate[a]) for a in keep))
+
+
+def add_preview(viewer, shape, dtype, scale, translate):
+    """Add an empty preview layer, leaving the layer the user works on active."""
+    active = viewer.layers.selection.active
+    preview = viewer.add_labels(np.zeros(shape, dtype), name=PREVIEW_NAME, scale=scale, translate=translate)
+    if active is not None and active in viewer.layers:
+        viewer.layers.selection.active = active
+    return preview
+
+
+def fresh_preview(viewer, preview, shape, dtype, scale, translate, clear=True):
+    """The preview layer for a run on a grid of ``shape`` and ``dtype``, reused when it can be.
+
+    A preview of the same shape and dtype is kept (emptied first if ``clear``) and filled
+    in place: a new array makes napari rebuild the layer's view. A missing preview is
+    added; one of another shape or dtype gets new (empty) data.
+    """
+    if preview is None or preview not in viewer.layers:
+        return viewer.add_labels(np.zeros(shape, dtype), name=PREVIEW_NAME, scale=scale, translate=translate)
+    if preview.data.shape == tuple(shape) and preview.data.dtype == dtype:
+        if clear:
+            preview.data[...] = 0
+        preview.scale, preview.translate = scale, translate
+        preview.refresh()
+    else:  # nothing to keep
+        preview.data = np.zeros(shape, dtype)
+        preview.scale, preview.translate = scale, translate
+    return preview
 
 
 def apply_labels(target, labels, *, only_unlabelled=True, metadata=None):

@@ -8,6 +8,7 @@ owns the worker and hands every shown state to a callback that writes the previe
 import math
 import threading
 import time
+from contextlib import nullcontext
 from typing import NamedTuple
 
 import numpy as np
@@ -33,7 +34,13 @@ class Failed(NamedTuple):
 
 
 class Update(NamedTuple):
-    """One state to show: ``labels`` for the run's region of the full grid."""
+    """One state to show: ``labels`` for the run's region of the full grid.
+
+    A slice-by-slice run fills one volume in the worker and every update refers to it
+    (no copy per slice), with the ``lock`` it is written under: :meth:`write_into` reads
+    it under that lock, so the preview never shows half a slice, and a state the
+    throttle skips loses nothing (the next one shown holds every slice done so far).
+    """
 
     region: tuple
     labels: np.ndarray
@@ -41,6 +48,12 @@ class Update(NamedTuple):
     energy: float
     done: int  # finished slices (slice-by-slice) or 0
     total: int  # slices to do (slice-by-slice) or 1
+    lock: object = None  # held by the worker while it writes ``labels`` (slice-by-slice runs)
+
+    def write_into(self, target):
+        """Copy this state into ``target`` (the full spatial grid) at its region."""
+        with nullcontext() if self.lock is None else self.lock:
+            target[self.region] = self.labels
 
 
 class Gate:
@@ -109,14 +122,12 @@ def core_updates(inputs):
 
 
 def _stack_updates(inputs):
-    from napari_heatseg.core.stack import iter_stack
+    from napari_heatseg.core.stack import fill_stack
 
-    arguments = inputs.as_core_arguments()
-    volume = inputs.start.copy()  # annotated slices stay as drawn; the others fill in
-    for index, labels, done, total in iter_stack(inputs.image, inputs.start, mode="propagate", axis=0,
-                                                 **arguments):
-        volume[index] = labels
-        yield Update((...,), volume.copy(), None, math.nan, done, total)
+    volume, lock = inputs.start.copy(), threading.Lock()  # annotated slices stay as drawn
+    for _, done, total in fill_stack(volume, inputs.image, inputs.start, mode="propagate", axis=0,
+                                     lock=lock, **inputs.as_core_arguments()):
+        yield Update((...,), volume, None, math.nan, done, total, lock)
 
 
 def throttled(updates, gate, min_interval=1 / MAX_UPDATES_PER_SECOND, clock=time.monotonic):

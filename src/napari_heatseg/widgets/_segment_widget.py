@@ -15,9 +15,9 @@ import napari_heatseg as hs
 
 from ._inputs import (WHERE, LayerChoiceError, SegmentInputs, image_data, labels_start,
                       parse_label_ids, spatial_layout)
-from ._params import heat_parameter_values, heat_parameter_widgets
-from ._layers import PREVIEW_NAME, apply_labels, spatial_transform
+from ._layers import add_preview, apply_labels, fresh_preview, spatial_transform
 from ._loop import AnnotationLoop, key_for
+from ._params import heat_parameter_values, heat_parameter_widgets
 from ._run import RunController
 from ._shapes import shapes_start
 
@@ -292,30 +292,13 @@ class SegmentWidget(Container):
         except LayerChoiceError:
             return  # Run says what is wrong
         dtype = start_layer.data.dtype if isinstance(start_layer, Labels) else np.uint8
-        scale, translate = spatial_transform(image_layer, layer_channel_axis)
-        active = self._viewer.layers.selection.active
-        self._preview = self._viewer.add_labels(np.zeros(shape, dtype), name=PREVIEW_NAME,
-                                                scale=scale, translate=translate)
-        if active is not None and active in self._viewer.layers:
-            self._viewer.layers.selection.active = active
+        self._preview = add_preview(self._viewer, shape, dtype, *spatial_transform(image_layer, layer_channel_axis))
         threading.Thread(target=hs.warm_up, name="heatseg warm-up", daemon=True).start()
 
     def _fresh_preview(self, inputs, start_name, clear=True):
-        image_layer = self._image.value
-        scale, translate = self._image_transform
-        empty = np.zeros(inputs.start.shape, dtype=inputs.start.dtype)
-        preview = self._preview
-        if preview is None or preview not in self._viewer.layers:
-            preview = self._viewer.add_labels(empty, name=PREVIEW_NAME, scale=scale, translate=translate)
-        elif preview.data.shape == empty.shape and preview.data.dtype == empty.dtype:
-            if clear:
-                preview.data[...] = 0  # in place: a new array makes napari rebuild the layer's view
-            preview.scale, preview.translate = scale, translate
-            preview.refresh()
-        else:  # a start of another shape or dtype: nothing to keep
-            preview.data = empty
-            preview.scale, preview.translate = scale, translate
-        preview.metadata["heatseg"] = dict(inputs.metadata(), image=image_layer.name,
+        preview = fresh_preview(self._viewer, self._preview, inputs.start.shape, inputs.start.dtype,
+                                *self._image_transform, clear)
+        preview.metadata["heatseg"] = dict(inputs.metadata(), image=self._image.value.name,
                                            start=start_name, outcome="running")
         return preview
 
@@ -328,7 +311,7 @@ class SegmentWidget(Container):
             show_warning("heatseg: the preview layer was removed, so the run was cancelled.")
             return
         # in place: replacing .data would make the viewer recompute its dims on every update
-        preview.data[update.region] = update.labels
+        update.write_into(preview.data)
         preview.refresh()
         if update.iteration is None:
             self.status.value = f"slice {update.done} of {update.total}"

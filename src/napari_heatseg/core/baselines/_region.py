@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from ..scope import keep_touching
+from ..morphology import keep_touching
 from ._task import Task
 
 __all__ = ["kmeans", "region_growing"]

@@ -15,7 +15,8 @@ for ``"object"``, keeps only components connected to each label's mark.
 import numpy as np
 from scipy import ndimage as ndi
 
-from ..scope import keep_touching, make_scope
+from ..morphology import keep_touching
+from ..scope import make_scope
 
 # Rec. 601 luma weights: grey-only methods see colour images as their luminance
 LUMA = np.array([0.299, 0.587, 0.114], np.float32)

@@ -38,11 +38,11 @@ import numpy as np
 
 from ..heat import gaussian_blur, kernel_radius
 from .._percentiles import interpolate_percentile, percentile_ranks
-from ..inputs import (_check_spacing, _check_start, refuse_labels_without_data, supported_float_type,
-                      warn_constant_image)
+from ..inputs import _as_array, _check_spacing, supported_float_type, warn_constant_image
 from ..models import phase_moments
 from ..outputs import check_zarr_target, write_zarr
 from ..scope import Scope
+from ..start_labels import check_start_labels, refuse_labels_without_data
 from .levels import Level
 from .params import HeatParameters
 from .step import Problem, choose_decision, decide, interaction_energy, label_masks
@@ -267,7 +267,7 @@ def segment_chunked(image, start, *, out, spacing=None, scope="all", chunks=None
 
     # the start: prepare's checks on its distinct values, then compact phases
     distinct = np.unique(start.compute() if start.size <= 1 << 24 else da.unique(start).compute())
-    _, values = _check_start(distinct, distinct.shape, distinct.shape, None)
+    _, values = check_start_labels(_as_array(distinct, "start"), distinct.shape, distinct.shape, None)
     phase_dtype = np.uint8 if len(values) < 256 else np.int32
     lookup = values.astype(np.int64) if values.dtype != bool else np.array([1])
     phases0 = start.map_blocks(

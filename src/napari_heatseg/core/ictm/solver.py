@@ -36,7 +36,8 @@ from dataclasses import replace
 
 import numpy as np
 
-from ..scope import bounding_box, make_scope
+from ..morphology import bounding_box
+from ..scope import make_scope
 from .levels import Level, coarse_levels, resample, stages
 from .params import HeatParameters
 from .step import DECISIONS, Problem, iterate
