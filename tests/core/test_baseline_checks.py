@@ -1,0 +1,84 @@
+"""Checks every baseline makes before it works: memory, parameters, degenerate inputs."""
+
+import time
+import tracemalloc
+import warnings
+
+import numpy as np
+import pytest
+
+import napari_heatseg as hs
+from napari_heatseg.core import _memory
+from napari_heatseg.core.baselines import BASELINES, memory_bytes
+
+
+def blobs(shape, n_channels, n_labels, seed=0):
+    """Noisy image with one bright box per label, and a start inside each box."""
+    rng = np.random.default_rng(seed)
+    image = rng.normal(0, 0.2, shape + (n_channels,)).astype(np.float32)
+    start = np.zeros(shape, np.uint8)
+    width = shape[-1] // (n_labels + 1)
+    for k in range(n_labels):
+        box = tuple(slice(n // 4, n // 2) for n in shape[:-1]) + (slice(4 + k * width, 4 + k * width + width // 2),)
+        image[box] += 1 + k
+        start[tuple(slice(s.start + 1, s.stop - 1) for s in box)] = k + 1
+    return (image if n_channels > 1 else image[..., 0]), start
+
+
+# --------------------------------------------------------------------------------------
+# Memory: every baseline refuses up front, with its estimate.
+
+CASES = [((128, 128), 1, 1), ((128, 128), 3, 3), ((12, 48, 48), 3, 2)]
+
+
+@pytest.mark.parametrize("method", list(BASELINES))
+@pytest.mark.parametrize("shape,n_channels,n_labels", CASES)
+def test_memory_model_bounds_the_measured_peak(method, shape, n_channels, n_labels):
+    if method == "chan_vese" and len(shape) == 3:
+        pytest.skip("chan_vese is 2D only")
+    image, start = blobs(shape, n_channels, n_labels)
+    kwargs = dict(method=method, scope="all", channel_axis=-1 if n_channels > 1 else None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        hs.segment(image, start, **kwargs)  # once untraced: imports are not the method's memory
+        tracemalloc.start()
+        try:
+            base = tracemalloc.get_traced_memory()[0]
+            hs.segment(image, start, **kwargs)
+            peak = tracemalloc.get_traced_memory()[1] - base
+        finally:
+            tracemalloc.stop()
+    estimate = memory_bytes(method, shape, n_labels, n_channels)
+    assert peak <= estimate
+    assert estimate - 4 * 2**20 <= 3 * peak  # and not a loose bound
+
+
+@pytest.mark.parametrize("method", list(BASELINES))
+def test_every_baseline_refuses_an_image_too_big_for_ram(monkeypatch, method):
+    """Refused at once with both numbers and the heat method's smaller need as a way out."""
+    shape = (2048, 2048)
+    needed = memory_bytes(method, shape, 1)
+    monkeypatch.setattr(_memory, "available_memory", lambda: needed - 1)
+    image = np.broadcast_to(np.float32(1), shape)  # views: cost nothing themselves
+    start = np.zeros(shape, np.uint8)
+    start[100:200, 100:200] = 1
+    began = time.perf_counter()
+    with pytest.raises(MemoryError, match=rf"(?s)method '{method}'.*needs about.*is available"
+                                          r".*method='heat' needs about.*crop"):
+        hs.segment(image, start, method=method)
+    assert time.perf_counter() - began < 5
+
+
+def test_random_walker_refusal_at_2048_squared_names_about_2_gib(monkeypatch):
+    """The issue's case: ~2 GB at 2048**2; refused when only 1 GiB is free."""
+    monkeypatch.setattr(_memory, "available_memory", lambda: 2**30)
+    start = np.zeros((2048, 2048), np.uint8)
+    start[100:200, 100:200] = 1
+    with pytest.raises(MemoryError, match=r"needs about 2\.\d\d GiB"):
+        hs.segment(np.broadcast_to(np.float32(1), start.shape), start, method="random_walker")
+
+
+def test_a_baseline_that_fits_runs(monkeypatch):
+    image, start = blobs((64, 64), 1, 1)
+    monkeypatch.setattr(_memory, "available_memory", lambda: memory_bytes("random_walker", (64, 64), 1))
+    assert hs.segment(image, start, method="random_walker").any()
