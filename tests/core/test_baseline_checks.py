@@ -1,5 +1,6 @@
 """Checks every baseline makes before it works: memory, parameters, degenerate inputs."""
 
+import re
 import time
 import tracemalloc
 import warnings
@@ -82,3 +83,58 @@ def test_a_baseline_that_fits_runs(monkeypatch):
     image, start = blobs((64, 64), 1, 1)
     monkeypatch.setattr(_memory, "available_memory", lambda: memory_bytes("random_walker", (64, 64), 1))
     assert hs.segment(image, start, method="random_walker").any()
+
+
+# --------------------------------------------------------------------------------------
+# Parameters: finite, in range, whole where they count something; checked before any work.
+
+IMAGE, START = blobs((32, 32), 1, 1)
+
+BAD_PARAMETERS = [
+    ("random_walker", "beta", float("nan"), ValueError),
+    ("random_walker", "beta", "nan", TypeError),
+    ("random_walker", "tol", 0.0, ValueError),
+    ("chan_vese", "mu", -5, ValueError),
+    ("chan_vese", "dt", float("inf"), ValueError),
+    ("chan_vese", "max_num_iter", 2.5, TypeError),
+    ("chan_vese", "lambda1", -1.0, ValueError),
+    ("morph_chan_vese", "num_iter", 0, ValueError),
+    ("morph_chan_vese", "smoothing", -1, ValueError),
+    ("morph_geodesic", "balloon", float("nan"), ValueError),
+    ("morph_geodesic", "alpha", 0, ValueError),
+    ("morph_geodesic", "sigma", 1e300, ValueError),
+    ("watershed", "sigma", -1.0, ValueError),
+    ("watershed", "compactness", float("nan"), ValueError),
+    ("region_growing", "tolerance", 0, ValueError),
+    ("region_growing", "min_std", -0.1, ValueError),
+    ("kmeans", "n_clusters", 2.0, TypeError),
+    ("kmeans", "max_samples", 1, ValueError),
+    ("threshold_otsu", "nbins", True, TypeError),
+    ("threshold_multiotsu", "classes", 1, ValueError),
+    ("threshold_local", "block_size", 1, ValueError),
+    ("threshold_local", "offset", float("-inf"), ValueError),
+]
+
+
+@pytest.mark.parametrize("method,name,value,error", BAD_PARAMETERS)
+def test_bad_baseline_parameter_is_refused_before_any_work(method, name, value, error):
+    """``evolve`` raises (before its generator runs), naming the parameter, the method and the default."""
+    default = BASELINES[method].__wrapped__.__kwdefaults__[name]
+    with pytest.raises(error, match=rf"(?s)`{name}` of method '{method}' must be.*got.*default \({re.escape(repr(default))}\)"):
+        hs.evolve(IMAGE, START, method=method, **{name: value})
+
+
+def test_every_numeric_baseline_parameter_is_bounded():
+    """No numeric parameter is left unchecked (``rng`` and ``method`` are not numbers to bound)."""
+    for method, function in BASELINES.items():
+        numeric = {name for name, default in function.__wrapped__.__kwdefaults__.items()
+                   if name not in {"rng", "method"}}
+        assert numeric == set(function.parameter_bounds), method
+
+
+@pytest.mark.parametrize("method", list(BASELINES))
+def test_default_parameters_given_explicitly_pass_the_checks(method):
+    defaults = dict(BASELINES[method].__wrapped__.__kwdefaults__)
+    defaults.pop("method", None)  # threshold_local's own `method` is shadowed by segment's
+    BASELINES[method].check_parameters(**defaults)
+    assert hs.segment(IMAGE, START, method=method, **defaults).shape == START.shape

@@ -6,7 +6,13 @@ import numpy as np
 from scipy import ndimage as ndi
 from skimage import segmentation
 
-from ._task import Task, check_2d
+from ._task import Bound, Task, check_2d, checks_parameters
+
+SIGMA = Bound(0, high=1e4)  # voxels; beyond that the smoothing spans any image
+POSITIVE = Bound(0, strict=True)
+WEIGHT = Bound(0)
+ITERATIONS = Bound(1, whole=True)
+SMOOTHING = Bound(0, whole=True)
 
 __all__ = ["chan_vese", "morph_chan_vese", "morph_geodesic", "random_walker", "watershed"]
 
@@ -20,6 +26,7 @@ def _gradient(task, sigma):
     return gradient
 
 
+@checks_parameters(sigma=SIGMA, compactness=WEIGHT)
 def watershed(prepared, scope=None, *, sigma=1.0, compactness=0.0):
     """Marker watershed on the gradient magnitude (:func:`skimage.segmentation.watershed`).
 
@@ -42,6 +49,7 @@ def watershed(prepared, scope=None, *, sigma=1.0, compactness=0.0):
     return task.finish(basins)
 
 
+@checks_parameters(beta=POSITIVE, tol=POSITIVE)
 def random_walker(prepared, scope=None, *, beta=130.0, tol=1e-3):
     """Random walker from the seeds (:func:`skimage.segmentation.random_walker`).
 
@@ -100,6 +108,7 @@ def _thicken(array):
     return np.pad(array, [(1, 1) if n == 1 else (0, 0) for n in array.shape], mode="edge")
 
 
+@checks_parameters(num_iter=ITERATIONS, smoothing=SMOOTHING, lambda1=WEIGHT, lambda2=WEIGHT)
 def morph_chan_vese(prepared, scope=None, *, num_iter=100, smoothing=1, lambda1=1.0, lambda2=1.0):
     """Morphological Chan-Vese (:func:`skimage.segmentation.morphological_chan_vese`).
 
@@ -128,6 +137,8 @@ def morph_chan_vese(prepared, scope=None, *, num_iter=100, smoothing=1, lambda1=
     return _per_label(task, run, lambda k: task.seeds == k)
 
 
+@checks_parameters(num_iter=ITERATIONS, sigma=SIGMA, alpha=POSITIVE, smoothing=SMOOTHING,
+                   balloon=Bound(-np.inf, optional=True))
 def morph_geodesic(prepared, scope=None, *, num_iter=100, sigma=2.0, alpha=100.0, smoothing=1, balloon=None):
     """Morphological geodesic active contour (:func:`skimage.segmentation.morphological_geodesic_active_contour`).
 
@@ -173,6 +184,7 @@ def _level_set(mask):
     return (inside - outside) / (3.0 * max(inside.max(), 1.0))
 
 
+@checks_parameters(mu=WEIGHT, lambda1=WEIGHT, lambda2=WEIGHT, tol=POSITIVE, max_num_iter=ITERATIONS, dt=POSITIVE)
 def chan_vese(prepared, scope=None, *, mu=0.25, lambda1=1.0, lambda2=1.0, tol=1e-3, max_num_iter=200, dt=0.5):
     """Chan-Vese level set (:func:`skimage.segmentation.chan_vese`), 2D only.
 

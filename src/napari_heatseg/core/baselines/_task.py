@@ -10,7 +10,13 @@ and the random walker) are the unmarked pixels far from every label's intensitie
 deviations of each label's seeds; the farthest 5 % if none is that far).
 :meth:`Task.finish` confines the answer to the region, drops invalid pixels and,
 for ``"object"``, keeps only components connected to each label's mark.
+:func:`checks_parameters` declares each baseline's numeric parameters and their ranges,
+checked before any work.
 """
+
+import functools
+import inspect
+from typing import NamedTuple
 
 import numpy as np
 from scipy import ndimage as ndi
@@ -179,3 +185,61 @@ def check_2d(task, method, alternative):
             f"method {method!r} works on 2D images only (scikit-image's implementation); "
             f"got a {task.ndim}D image. Use {alternative!r} for 3D, or segment slice by slice."
         )
+
+
+class Bound(NamedTuple):
+    """The values a numeric baseline parameter may take: ``low <= value <= high`` (``low <
+    value`` if ``strict``), finite, a whole number if ``whole``, None too if ``optional``."""
+
+    low: float
+    high: float = np.inf
+    strict: bool = False
+    whole: bool = False
+    optional: bool = False
+
+
+def checks_parameters(**bounds):
+    """Decorate a baseline so each given keyword parameter is checked against its :class:`Bound`.
+
+    The errors name the method, the parameter, what it may be, what it got and its
+    default: ``TypeError`` for a value that is not a number (or not a whole number),
+    ``ValueError`` for one that is NaN, infinite or out of range. The signature is kept
+    (``functools.wraps``), so :func:`napari_heatseg.segment` still lists the parameters;
+    the check alone is the decorated function's ``check_parameters(**params)``, which
+    :func:`napari_heatseg.evolve` calls before it returns its generator.
+    """
+    def decorate(method):
+        defaults = {name: p.default for name, p in inspect.signature(method).parameters.items()}
+
+        def check(**params):
+            for name, value in params.items():
+                if name in bounds:
+                    check_parameter(method.__name__, name, value, bounds[name], defaults[name])
+
+        @functools.wraps(method)
+        def checked(prepared, scope=None, **params):
+            check(**params)
+            return method(prepared, scope, **params)
+
+        checked.check_parameters, checked.parameter_bounds = check, bounds
+        return checked
+
+    return decorate
+
+
+def check_parameter(method, name, value, bound, default):
+    """Raise if ``value`` is not allowed by ``bound`` (see :func:`checks_parameters`)."""
+    if value is None and bound.optional:
+        return
+    kinds = (int, np.integer) if bound.whole else (int, float, np.integer, np.floating)
+    low = "" if np.isinf(bound.low) else f", {bound.low:g} or more" if not bound.strict else f", more than {bound.low:g}"
+    allowed = ("a whole number" if bound.whole else "a finite number") + low + (
+        f" and at most {bound.high:g}" if np.isfinite(bound.high) else "") + (
+        " (or None)" if bound.optional else "")
+    problem = f"`{name}` of method {method!r} must be {allowed}, got {value!r}"
+    fix = f"; leave it out for the default ({default!r})."
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, kinds):
+        raise TypeError(problem + fix)
+    in_range = (value > bound.low if bound.strict else value >= bound.low) and value <= bound.high
+    if not (np.isfinite(value) and in_range):
+        raise ValueError(problem + fix)

@@ -8,11 +8,14 @@ foreground) is never assumed.
 import numpy as np
 from skimage import filters
 
-from ._task import Task, physical_sizes
+from ._task import Bound, Task, checks_parameters, physical_sizes
+
+BINS = Bound(2, whole=True)
 
 __all__ = ["threshold_local", "threshold_multiotsu", "threshold_otsu"]
 
 
+@checks_parameters(nbins=BINS)
 def threshold_otsu(prepared, scope=None, *, nbins=256):
     """Otsu's global threshold (:func:`skimage.filters.threshold_otsu`).
 
@@ -28,6 +31,7 @@ def threshold_otsu(prepared, scope=None, *, nbins=256):
     return task.finish(task.assign_classes(classes, 2))
 
 
+@checks_parameters(classes=Bound(2, whole=True, optional=True), nbins=BINS)
 def threshold_multiotsu(prepared, scope=None, *, classes=None, nbins=256):
     """Multi-Otsu thresholds (:func:`skimage.filters.threshold_multiotsu`).
 
@@ -50,6 +54,7 @@ def threshold_multiotsu(prepared, scope=None, *, classes=None, nbins=256):
     return task.finish(task.assign_classes(class_map, classes))
 
 
+@checks_parameters(block_size=Bound(3, whole=True), offset=Bound(0, high=1))
 def threshold_local(prepared, scope=None, *, block_size=35, method="gaussian", offset=0.05):
     """Local (adaptive) threshold (:func:`skimage.filters.threshold_local`).
 
