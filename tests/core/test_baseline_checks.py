@@ -138,3 +138,65 @@ def test_default_parameters_given_explicitly_pass_the_checks(method):
     defaults.pop("method", None)  # threshold_local's own `method` is shadowed by segment's
     BASELINES[method].check_parameters(**defaults)
     assert hs.segment(IMAGE, START, method=method, **defaults).shape == START.shape
+
+
+# --------------------------------------------------------------------------------------
+# Degenerate inputs: a flat grey image, too many labels for a per-label level set.
+
+GREY_ONLY = ["threshold_otsu", "threshold_multiotsu", "threshold_local", "morph_chan_vese",
+             "morph_geodesic", "chan_vese"]
+
+
+def flat_luminance_images(n=32):
+    """Colour images whose every pixel differs but whose grey value (luminance, channel mean) does not."""
+    red = np.random.default_rng(3).random((n, n))
+    green = (0.5 - 0.299 * red) / 0.587  # Rec. 601 luminance 0.5 everywhere
+    return {"rgb": np.stack([red, green, np.zeros_like(red)], axis=-1),
+            "two channels": np.stack([red, 1 - red], axis=-1)}
+
+
+@pytest.mark.parametrize("method", GREY_ONLY)
+@pytest.mark.parametrize("kind", ["rgb", "two channels"])
+def test_grey_only_method_on_flat_grey_returns_the_start_with_a_warning(method, kind):
+    """Otsu failed here with scikit-image's "Too many bins"; there is nothing to threshold."""
+    image = flat_luminance_images()[kind]
+    start = np.zeros(image.shape[:2], np.uint8)
+    start[10:20, 10:20] = 7
+    with pytest.warns(UserWarning, match=rf"method '{method}' sees only the image's grey values.*returning "
+                                         r"the start unchanged.*'heat'"):
+        labels = hs.segment(image, start, method=method, channel_axis=-1, scope="all")
+    np.testing.assert_array_equal(labels, start)
+
+
+def test_grey_only_method_still_thresholds_where_the_grey_varies():
+    image = flat_luminance_images()["rgb"]
+    image[8:24, 8:24] = [1.0, 0.0, 0.0]  # a red square; luminance 0.299 against 0.5
+    start = np.zeros(image.shape[:2], np.uint8)
+    start[12:20, 12:20] = 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # no "sees only the grey values" here
+        labels = hs.segment(image, start, method="threshold_otsu", channel_axis=-1)
+    assert labels[8:24, 8:24].mean() > 0.9
+
+
+@pytest.mark.parametrize("method", ["chan_vese", "morph_chan_vese", "morph_geodesic"])
+def test_level_set_methods_refuse_hundreds_of_labels_at_once(method):
+    """255 labels ran chan_vese past 2 minutes without a word; now refused at once, with the reason."""
+    image = np.random.default_rng(0).random((128, 128))
+    start = np.zeros(image.shape, np.uint8)
+    for k in range(255):
+        row, column = divmod(k, 16)
+        start[row * 8 + 2: row * 8 + 5, column * 8 + 2: column * 8 + 5] = k + 1
+    began = time.perf_counter()
+    with pytest.raises(ValueError, match=rf"method '{method}' runs once per label.*255 labels.*at most 32.*'heat'"):
+        hs.segment(image, start, method=method)
+    assert time.perf_counter() - began < 10
+
+
+def test_level_set_methods_take_up_to_32_labels():
+    image = np.random.default_rng(0).random((48, 48))
+    start = np.zeros(image.shape, np.uint8)
+    for k in range(32):
+        row, column = divmod(k, 8)
+        start[row * 6 + 1: row * 6 + 4, column * 6 + 1: column * 6 + 4] = k + 1
+    assert np.unique(hs.segment(image, start, method="morph_chan_vese", num_iter=2)).size > 1

@@ -53,7 +53,7 @@ def _check_params(runner, method, params):
             f"method {method!r} has no parameter {', '.join(map(repr, unknown))}; "
             f"its parameters are: {', '.join(accepted) or 'none'}."
         )
-    runner.check_parameters(**params)  # values: finite and in range (baselines._task.checks_parameters)
+    runner.check_parameters(**params)  # values: finite and in range (baselines._task.baseline)
 
 
 def evolve(image, start, *, method=DEFAULT_METHOD, channel_axis=None, spacing=None,

@@ -3,12 +3,12 @@
 import numpy as np
 
 from ..scope import keep_touching
-from ._task import Bound, Task, checks_parameters
+from ._task import Bound, Task, baseline
 
 __all__ = ["kmeans", "region_growing"]
 
 
-@checks_parameters(tolerance=Bound(0, strict=True), min_std=Bound(0, strict=True))
+@baseline(tolerance=Bound(0, strict=True), min_std=Bound(0, strict=True))
 def region_growing(prepared, scope=None, *, tolerance=2.5, min_std=0.02):
     """Flood fill from each label's seeds with a tolerance learned from them.
 
@@ -38,7 +38,7 @@ def region_growing(prepared, scope=None, *, tolerance=2.5, min_std=0.02):
     return task.finish(task.combine(masks))
 
 
-@checks_parameters(n_clusters=Bound(2, whole=True, optional=True), max_samples=Bound(2, whole=True))
+@baseline(n_clusters=Bound(2, whole=True, optional=True), max_samples=Bound(2, whole=True))
 def kmeans(prepared, scope=None, *, n_clusters=None, max_samples=100_000, rng=0):
     """k-means clustering of the pixels' intensities or colours (:func:`scipy.cluster.vq.kmeans2`).
 

@@ -10,12 +10,14 @@ and the random walker) are the unmarked pixels far from every label's intensitie
 deviations of each label's seeds; the farthest 5 % if none is that far).
 :meth:`Task.finish` confines the answer to the region, drops invalid pixels and,
 for ``"object"``, keeps only components connected to each label's mark.
-:func:`checks_parameters` declares each baseline's numeric parameters and their ranges,
-checked before any work.
+:func:`baseline` declares each baseline's numeric parameters and their ranges,
+checked before any work, and answers for the grey-only methods when the grey image is
+flat.
 """
 
 import functools
 import inspect
+import warnings
 from typing import NamedTuple
 
 import numpy as np
@@ -27,6 +29,8 @@ from ..scope import keep_touching, make_scope
 LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 RIM_WIDTH = 2  # voxels of the marked region's border used as background seed ("inside")
 FAR = 3.0  # standard deviations from every label's marks for a background seed
+# a grey range within float32 rounding of normalised channel sums holds no contrast
+FLAT = 64 * float(np.finfo(np.float32).eps)
 
 
 def grey(image):
@@ -65,9 +69,17 @@ class Task:
 
     @property
     def grey(self):
-        """Luminance (RGB) or channel mean of the cropped image."""
+        """Luminance (RGB) or channel mean of the cropped image.
+
+        Raises :class:`FlatGrey` if it varies by no more than :data:`FLAT` over the
+        valid pixels (colours whose luminance is constant; a flat crop): a grey-only
+        method has nothing to follow there, and :func:`baseline` returns the start.
+        """
         if self._grey is None:
             self._grey = grey(self.image)
+            values = self._grey[self.valid]
+            if values.size == 0 or np.ptp(values) <= FLAT:
+                raise FlatGrey
         return self._grey
 
     def _inside_seeds(self):
@@ -187,6 +199,10 @@ def check_2d(task, method, alternative):
         )
 
 
+class FlatGrey(Exception):
+    """The grey image a grey-only method works on holds no contrast (see :attr:`Task.grey`)."""
+
+
 class Bound(NamedTuple):
     """The values a numeric baseline parameter may take: ``low <= value <= high`` (``low <
     value`` if ``strict``), finite, a whole number if ``whole``, None too if ``optional``."""
@@ -198,8 +214,9 @@ class Bound(NamedTuple):
     optional: bool = False
 
 
-def checks_parameters(**bounds):
-    """Decorate a baseline so each given keyword parameter is checked against its :class:`Bound`.
+def baseline(**bounds):
+    """Decorate a baseline: its keyword parameters are checked against their :class:`Bound`,
+    and a flat grey image gives the start back.
 
     The errors name the method, the parameter, what it may be, what it got and its
     default: ``TypeError`` for a value that is not a number (or not a whole number),
@@ -207,6 +224,11 @@ def checks_parameters(**bounds):
     (``functools.wraps``), so :func:`napari_heatseg.segment` still lists the parameters;
     the check alone is the decorated function's ``check_parameters(**params)``, which
     :func:`napari_heatseg.evolve` calls before it returns its generator.
+
+    A grey-only method (thresholds, Chan-Vese, morphological snakes) whose grey image is
+    flat (:class:`FlatGrey`: for example a colour image whose luminance is constant)
+    returns the start unchanged with a warning, as the heat method does for a constant
+    image, instead of failing inside scikit-image ("Too many bins").
     """
     def decorate(method):
         defaults = {name: p.default for name, p in inspect.signature(method).parameters.items()}
@@ -219,7 +241,16 @@ def checks_parameters(**bounds):
         @functools.wraps(method)
         def checked(prepared, scope=None, **params):
             check(**params)
-            return method(prepared, scope, **params)
+            try:
+                return method(prepared, scope, **params)
+            except FlatGrey:
+                warnings.warn(
+                    f"method {method.__name__!r} sees only the image's grey values (luminance for "
+                    f"RGB, the channel mean otherwise), and they are constant where it works: it has "
+                    f"nothing to follow; returning the start unchanged. Use a method that uses every "
+                    f"channel ('heat', 'kmeans', 'region_growing', 'watershed', 'random_walker'), or "
+                    f"check the layer or channel you passed.", UserWarning, stacklevel=2)
+                return prepared.phases.copy()
 
         checked.check_parameters, checked.parameter_bounds = check, bounds
         return checked
@@ -228,7 +259,7 @@ def checks_parameters(**bounds):
 
 
 def check_parameter(method, name, value, bound, default):
-    """Raise if ``value`` is not allowed by ``bound`` (see :func:`checks_parameters`)."""
+    """Raise if ``value`` is not allowed by ``bound`` (see :func:`baseline`)."""
     if value is None and bound.optional:
         return
     kinds = (int, np.integer) if bound.whole else (int, float, np.integer, np.floating)
