@@ -38,7 +38,7 @@ def test_memory_model_bounds_the_measured_peak(method, shape, n_channels, n_labe
     if method == "chan_vese" and len(shape) == 3:
         pytest.skip("chan_vese is 2D only")
     image, start = blobs(shape, n_channels, n_labels)
-    kwargs = dict(method=method, scope="all", channel_axis=-1 if n_channels > 1 else None)
+    kwargs = {"method": method, "scope": "all", "channel_axis": -1 if n_channels > 1 else None}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         hs.segment(image, start, **kwargs)  # once untraced: imports are not the method's memory

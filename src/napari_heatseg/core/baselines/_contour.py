@@ -6,7 +6,7 @@ import numpy as np
 from scipy import ndimage as ndi
 from skimage import segmentation
 
-from ._task import Bound, Task, check_2d, baseline
+from ._task import Bound, Task, baseline, check_2d
 
 SIGMA = Bound(0, high=1e4)  # voxels; beyond that the smoothing spans any image
 POSITIVE = Bound(0, strict=True)
@@ -150,7 +150,7 @@ def morph_chan_vese(prepared, scope=None, *, num_iter=100, smoothing=1, lambda1=
 
 
 @baseline(num_iter=ITERATIONS, sigma=SIGMA, alpha=POSITIVE, smoothing=SMOOTHING,
-                   balloon=Bound(-np.inf, optional=True))
+          balloon=Bound(-np.inf, optional=True))
 def morph_geodesic(prepared, scope=None, *, num_iter=100, sigma=2.0, alpha=100.0, smoothing=1, balloon=None):
     """Morphological geodesic active contour (:func:`skimage.segmentation.morphological_geodesic_active_contour`).
 

@@ -263,7 +263,10 @@ def check_parameter(method, name, value, bound, default):
     if value is None and bound.optional:
         return
     kinds = (int, np.integer) if bound.whole else (int, float, np.integer, np.floating)
-    low = "" if np.isinf(bound.low) else f", {bound.low:g} or more" if not bound.strict else f", more than {bound.low:g}"
+    if np.isinf(bound.low):
+        low = ""
+    else:
+        low = f", more than {bound.low:g}" if bound.strict else f", {bound.low:g} or more"
     allowed = ("a whole number" if bound.whole else "a finite number") + low + (
         f" and at most {bound.high:g}" if np.isfinite(bound.high) else "") + (
         " (or None)" if bound.optional else "")
