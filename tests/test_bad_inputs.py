@@ -456,6 +456,19 @@ def test_segment_refuses_a_volume_too_big_for_ram(monkeypatch):
     assert peak < 2**20  # refused before allocating the 4 Mi-voxel working arrays
 
 
+@pytest.mark.parametrize("method", ["random_walker", "chan_vese"])
+def test_a_baseline_refuses_an_image_too_big_for_ram(monkeypatch, method):
+    """random_walker failed after 24 s on a 200x512**2 volume: every method now refuses first."""
+    _pretend_available(monkeypatch, 2**30)
+    shape = (64, 256, 256) if method != "chan_vese" else (4096, 4096)  # chan_vese is 2D only
+    image = np.broadcast_to(np.float32(0), shape).copy()
+    image[(slice(None),) * (len(shape) - 1) + (slice(0, 8),)] = 1  # not constant
+    start = np.zeros(shape, np.uint8)
+    start[(slice(None),) * (len(shape) - 1) + (slice(2, 5),)] = 1
+    with time_limit(), pytest.raises(MemoryError, match=both(f"method '{method}'", "method='heat' needs about")):
+        hs.segment(image, start, method=method)
+
+
 @pytest.mark.parametrize("shape,n_labels,n_channels,model,edge", [
     ((256, 256), 1, 1, "gaussian", 0.0), ((256, 256), 3, 1, "gaussian", 0.0),
     ((256, 256), 2, 3, "gmm", 0.0), ((256, 256), 4, 2, "mean", 0.5), ((32, 64, 64), 2, 1, "gaussian", 0.0),

@@ -201,20 +201,24 @@ def check_memory(spatial_shape, n_labels, n_channels=1, **heat_params):
     return needed
 
 
-def refuse_if_too_big(needed, spatial_shape, what):
+def refuse_if_too_big(needed, spatial_shape, what, heat_needed=None):
     """Raise ``MemoryError`` if ``needed`` bytes exceed :func:`available_memory`.
 
     The message gives both numbers and the ways out, in Python and on the command line:
     the out-of-core path (``napari_heatseg.segment_chunked``; a ``.zarr`` image for
     ``heatseg segment``), cropping, downsampling. ``what`` describes the work (for
-    example ``"2 label(s) and 1 channel(s)"``).
+    example ``"2 label(s) and 1 channel(s)"``). For a baseline, which has no out-of-core
+    path, ``heat_needed`` is the heat method's estimate for the same image, offered first.
     """
     available = available_memory()
     if available is None or needed <= available:
         return
+    switch = "" if heat_needed is None else (
+        f"That method has no out-of-core path; method='heat' needs about {_gib(heat_needed)} here "
+        f"and has one. ")
     raise MemoryError(
         f"segmenting an image of spatial shape {tuple(spatial_shape)} with {what} needs about "
-        f"{_gib(needed)} of working memory, but only {_gib(available)} is available. "
+        f"{_gib(needed)} of working memory, but only {_gib(available)} is available. {switch}"
         f"Segment it out of core by chunks: in Python with napari_heatseg.segment_chunked "
         f"(module napari_heatseg.core.chunked) on a dask or zarr array; on the command line by "
         f"giving .zarr stores (heatseg segment image.zarr --start start.zarr -o labels.zarr). "

@@ -7,7 +7,7 @@ from typing import NamedTuple
 import numpy as np
 
 from . import baselines, ictm
-from ._memory import check_memory
+from ._memory import check_memory, estimate_memory, refuse_if_too_big
 from .inputs import prepare, warn_constant_image
 from .instances import instances as split_instances
 from .marks import check_marks, start_with_seeds
@@ -54,6 +54,7 @@ def _check_params(runner, method, params):
             f"method {method!r} has no parameter {', '.join(map(repr, unknown))}; "
             f"its parameters are: {', '.join(accepted) or 'none'}."
         )
+    runner.check_parameters(**params)  # values: finite and in range (baselines._task.baseline)
 
 
 def evolve(image, start, *, method=DEFAULT_METHOD, channel_axis=None, spacing=None,
@@ -82,6 +83,9 @@ def evolve(image, start, *, method=DEFAULT_METHOD, channel_axis=None, spacing=No
         check_memory(prepared.spatial_shape, prepared.n_labels, prepared.image.shape[-1], **params)
         states = runner(prepared, constraints, initial=marks.initial, **params)  # checks now, runs lazily
     else:
+        size = (prepared.spatial_shape, prepared.n_labels, prepared.image.shape[-1])
+        refuse_if_too_big(baselines.memory_bytes(method, *size), prepared.spatial_shape,
+                          f"method {method!r} and {prepared.n_labels} label(s)", estimate_memory(*size))
         states = _single_state(lambda: constraints.fix(runner(prepared, constraints, **params)))
     if prepared.is_constant:
         warn_constant_image()

@@ -6,7 +6,16 @@ import numpy as np
 from scipy import ndimage as ndi
 from skimage import segmentation
 
-from ._task import Task, check_2d
+from ._task import Bound, Task, baseline, check_2d
+
+SIGMA = Bound(0, high=1e4)  # voxels; beyond that the smoothing spans any image
+POSITIVE = Bound(0, strict=True)
+WEIGHT = Bound(0)
+ITERATIONS = Bound(1, whole=True)
+SMOOTHING = Bound(0, whole=True)
+# the level-set methods run once per label over the whole image (Chan-Vese: about 0.3 s per
+# label at 256**2, 1.2 s at 512**2): beyond this many labels a run takes minutes
+MAX_LEVEL_SET_LABELS = 32
 
 __all__ = ["chan_vese", "morph_chan_vese", "morph_geodesic", "random_walker", "watershed"]
 
@@ -20,6 +29,7 @@ def _gradient(task, sigma):
     return gradient
 
 
+@baseline(sigma=SIGMA, compactness=WEIGHT)
 def watershed(prepared, scope=None, *, sigma=1.0, compactness=0.0):
     """Marker watershed on the gradient magnitude (:func:`skimage.segmentation.watershed`).
 
@@ -42,6 +52,7 @@ def watershed(prepared, scope=None, *, sigma=1.0, compactness=0.0):
     return task.finish(basins)
 
 
+@baseline(beta=POSITIVE, tol=POSITIVE)
 def random_walker(prepared, scope=None, *, beta=130.0, tol=1e-3):
     """Random walker from the seeds (:func:`skimage.segmentation.random_walker`).
 
@@ -74,8 +85,17 @@ def random_walker(prepared, scope=None, *, beta=130.0, tol=1e-3):
     return task.finish(result)
 
 
-def _per_label(task, run, initial):
-    """One run per label, on arrays reshaped by :func:`_thicken` (results shaped back)."""
+def _per_label(task, run, initial, method):
+    """One run per label, on arrays reshaped by :func:`_thicken` (results shaped back).
+
+    Refuses more than :data:`MAX_LEVEL_SET_LABELS` labels before the first run.
+    """
+    if task.n_labels > MAX_LEVEL_SET_LABELS:
+        raise ValueError(
+            f"method {method!r} runs once per label over the image; {task.n_labels} labels would "
+            f"take {task.n_labels} runs (minutes), and it takes at most {MAX_LEVEL_SET_LABELS}. Use "
+            f"method='heat', which evolves every label at once, or segment the labels in groups of "
+            f"at most {MAX_LEVEL_SET_LABELS}.")
     shape = task.seeds.shape
     inner = tuple(slice(1, 2) if n == 1 else slice(None) for n in _snake_shape(shape))
     masks = [np.asarray(run(_thicken(initial(k))), bool)[inner].reshape(shape)
@@ -100,6 +120,7 @@ def _thicken(array):
     return np.pad(array, [(1, 1) if n == 1 else (0, 0) for n in array.shape], mode="edge")
 
 
+@baseline(num_iter=ITERATIONS, smoothing=SMOOTHING, lambda1=WEIGHT, lambda2=WEIGHT)
 def morph_chan_vese(prepared, scope=None, *, num_iter=100, smoothing=1, lambda1=1.0, lambda2=1.0):
     """Morphological Chan-Vese (:func:`skimage.segmentation.morphological_chan_vese`).
 
@@ -125,9 +146,11 @@ def morph_chan_vese(prepared, scope=None, *, num_iter=100, smoothing=1, lambda1=
                                                     smoothing=smoothing, lambda1=lambda1,
                                                     lambda2=lambda2)
 
-    return _per_label(task, run, lambda k: task.seeds == k)
+    return _per_label(task, run, lambda k: task.seeds == k, "morph_chan_vese")
 
 
+@baseline(num_iter=ITERATIONS, sigma=SIGMA, alpha=POSITIVE, smoothing=SMOOTHING,
+          balloon=Bound(-np.inf, optional=True))
 def morph_geodesic(prepared, scope=None, *, num_iter=100, sigma=2.0, alpha=100.0, smoothing=1, balloon=None):
     """Morphological geodesic active contour (:func:`skimage.segmentation.morphological_geodesic_active_contour`).
 
@@ -158,8 +181,8 @@ def morph_geodesic(prepared, scope=None, *, num_iter=100, sigma=2.0, alpha=100.0
             edges, num_iter, init_level_set=init, smoothing=smoothing, balloon=balloon)
 
     if task.region is not None:
-        return _per_label(task, run, lambda k: task.region == k)
-    return _per_label(task, run, lambda k: task.seeds == k)
+        return _per_label(task, run, lambda k: task.region == k, "morph_geodesic")
+    return _per_label(task, run, lambda k: task.seeds == k, "morph_geodesic")
 
 
 def _level_set(mask):
@@ -173,6 +196,7 @@ def _level_set(mask):
     return (inside - outside) / (3.0 * max(inside.max(), 1.0))
 
 
+@baseline(mu=WEIGHT, lambda1=WEIGHT, lambda2=WEIGHT, tol=POSITIVE, max_num_iter=ITERATIONS, dt=POSITIVE)
 def chan_vese(prepared, scope=None, *, mu=0.25, lambda1=1.0, lambda2=1.0, tol=1e-3, max_num_iter=200, dt=0.5):
     """Chan-Vese level set (:func:`skimage.segmentation.chan_vese`), 2D only.
 
@@ -199,4 +223,4 @@ def chan_vese(prepared, scope=None, *, mu=0.25, lambda1=1.0, lambda2=1.0, tol=1e
                                       lambda2=lambda2, tol=tol, max_num_iter=max_num_iter, dt=dt,
                                       init_level_set=level_set)
 
-    return _per_label(task, run, lambda k: task.seeds == k)
+    return _per_label(task, run, lambda k: task.seeds == k, "chan_vese")

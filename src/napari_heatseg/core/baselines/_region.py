@@ -3,11 +3,12 @@
 import numpy as np
 
 from ..morphology import keep_touching
-from ._task import Task
+from ._task import Bound, Task, baseline
 
 __all__ = ["kmeans", "region_growing"]
 
 
+@baseline(tolerance=Bound(0, strict=True), min_std=Bound(0, strict=True))
 def region_growing(prepared, scope=None, *, tolerance=2.5, min_std=0.02):
     """Flood fill from each label's seeds with a tolerance learned from them.
 
@@ -37,6 +38,7 @@ def region_growing(prepared, scope=None, *, tolerance=2.5, min_std=0.02):
     return task.finish(task.combine(masks))
 
 
+@baseline(n_clusters=Bound(2, whole=True, optional=True), max_samples=Bound(2, whole=True))
 def kmeans(prepared, scope=None, *, n_clusters=None, max_samples=100_000, rng=0):
     """k-means clustering of the pixels' intensities or colours (:func:`scipy.cluster.vq.kmeans2`).
 
@@ -59,9 +61,9 @@ def kmeans(prepared, scope=None, *, n_clusters=None, max_samples=100_000, rng=0)
     if n_clusters is None:
         n_clusters = prepared.n_labels + 1
     n_pixels = int(np.count_nonzero(task.valid))
-    if isinstance(n_clusters, bool) or not isinstance(n_clusters, (int, np.integer)) or not 2 <= n_clusters <= n_pixels:
-        raise ValueError(f"`n_clusters` must be a whole number from 2 to the number of pixels ({n_pixels}), "
-                         f"got {n_clusters!r}.")
+    if n_clusters > min(n_pixels, max_samples):
+        raise ValueError(f"`n_clusters` must be a whole number from 2 to the number of pixels ({n_pixels}) "
+                         f"and to `max_samples` ({max_samples}), got {n_clusters!r}; give fewer clusters.")
     rng = np.random.default_rng(rng)
     pixels = task.image[task.valid].astype(np.float64)
     if len(pixels) > max_samples:

@@ -10,7 +10,15 @@ and the random walker) are the unmarked pixels far from every label's intensitie
 deviations of each label's seeds; the farthest 5 % if none is that far).
 :meth:`Task.finish` confines the answer to the region, drops invalid pixels and,
 for ``"object"``, keeps only components connected to each label's mark.
+:func:`baseline` declares each baseline's numeric parameters and their ranges,
+checked before any work, and answers for the grey-only methods when the grey image is
+flat.
 """
+
+import functools
+import inspect
+import warnings
+from typing import NamedTuple
 
 import numpy as np
 from scipy import ndimage as ndi
@@ -22,6 +30,8 @@ from ..scope import make_scope
 LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 RIM_WIDTH = 2  # voxels of the marked region's border used as background seed ("inside")
 FAR = 3.0  # standard deviations from every label's marks for a background seed
+# a grey range within float32 rounding of normalised channel sums holds no contrast
+FLAT = 64 * float(np.finfo(np.float32).eps)
 
 
 def grey(image):
@@ -60,9 +70,17 @@ class Task:
 
     @property
     def grey(self):
-        """Luminance (RGB) or channel mean of the cropped image."""
+        """Luminance (RGB) or channel mean of the cropped image.
+
+        Raises :class:`FlatGrey` if it varies by no more than :data:`FLAT` over the
+        valid pixels (colours whose luminance is constant; a flat crop): a grey-only
+        method has nothing to follow there, and :func:`baseline` returns the start.
+        """
         if self._grey is None:
             self._grey = grey(self.image)
+            values = self._grey[self.valid]
+            if values.size == 0 or np.ptp(values) <= FLAT:
+                raise FlatGrey
         return self._grey
 
     def _inside_seeds(self):
@@ -180,3 +198,83 @@ def check_2d(task, method, alternative):
             f"method {method!r} works on 2D images only (scikit-image's implementation); "
             f"got a {task.ndim}D image. Use {alternative!r} for 3D, or segment slice by slice."
         )
+
+
+class FlatGrey(Exception):
+    """The grey image a grey-only method works on holds no contrast (see :attr:`Task.grey`)."""
+
+
+class Bound(NamedTuple):
+    """The values a numeric baseline parameter may take: ``low <= value <= high`` (``low <
+    value`` if ``strict``), finite, a whole number if ``whole``, None too if ``optional``."""
+
+    low: float
+    high: float = np.inf
+    strict: bool = False
+    whole: bool = False
+    optional: bool = False
+
+
+def baseline(**bounds):
+    """Decorate a baseline: its keyword parameters are checked against their :class:`Bound`,
+    and a flat grey image gives the start back.
+
+    The errors name the method, the parameter, what it may be, what it got and its
+    default: ``TypeError`` for a value that is not a number (or not a whole number),
+    ``ValueError`` for one that is NaN, infinite or out of range. The signature is kept
+    (``functools.wraps``), so :func:`napari_heatseg.segment` still lists the parameters;
+    the check alone is the decorated function's ``check_parameters(**params)``, which
+    :func:`napari_heatseg.evolve` calls before it returns its generator.
+
+    A grey-only method (thresholds, Chan-Vese, morphological snakes) whose grey image is
+    flat (:class:`FlatGrey`: for example a colour image whose luminance is constant)
+    returns the start unchanged with a warning, as the heat method does for a constant
+    image, instead of failing inside scikit-image ("Too many bins").
+    """
+    def decorate(method):
+        defaults = {name: p.default for name, p in inspect.signature(method).parameters.items()}
+
+        def check(**params):
+            for name, value in params.items():
+                if name in bounds:
+                    check_parameter(method.__name__, name, value, bounds[name], defaults[name])
+
+        @functools.wraps(method)
+        def checked(prepared, scope=None, **params):
+            check(**params)
+            try:
+                return method(prepared, scope, **params)
+            except FlatGrey:
+                warnings.warn(
+                    f"method {method.__name__!r} sees only the image's grey values (luminance for "
+                    f"RGB, the channel mean otherwise), and they are constant where it works: it has "
+                    f"nothing to follow; returning the start unchanged. Use a method that uses every "
+                    f"channel ('heat', 'kmeans', 'region_growing', 'watershed', 'random_walker'), or "
+                    f"check the layer or channel you passed.", UserWarning, stacklevel=2)
+                return prepared.phases.copy()
+
+        checked.check_parameters, checked.parameter_bounds = check, bounds
+        return checked
+
+    return decorate
+
+
+def check_parameter(method, name, value, bound, default):
+    """Raise if ``value`` is not allowed by ``bound`` (see :func:`baseline`)."""
+    if value is None and bound.optional:
+        return
+    kinds = (int, np.integer) if bound.whole else (int, float, np.integer, np.floating)
+    if np.isinf(bound.low):
+        low = ""
+    else:
+        low = f", more than {bound.low:g}" if bound.strict else f", {bound.low:g} or more"
+    allowed = ("a whole number" if bound.whole else "a finite number") + low + (
+        f" and at most {bound.high:g}" if np.isfinite(bound.high) else "") + (
+        " (or None)" if bound.optional else "")
+    problem = f"`{name}` of method {method!r} must be {allowed}, got {value!r}"
+    fix = f"; leave it out for the default ({default!r})."
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, kinds):
+        raise TypeError(problem + fix)
+    in_range = (value > bound.low if bound.strict else value >= bound.low) and value <= bound.high
+    if not (np.isfinite(value) and in_range):
+        raise ValueError(problem + fix)

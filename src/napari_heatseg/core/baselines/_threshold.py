@@ -8,11 +8,14 @@ foreground) is never assumed.
 import numpy as np
 from skimage import filters
 
-from ._task import Task, physical_sizes
+from ._task import Bound, Task, baseline, physical_sizes
+
+BINS = Bound(2, whole=True)
 
 __all__ = ["threshold_local", "threshold_multiotsu", "threshold_otsu"]
 
 
+@baseline(nbins=BINS)
 def threshold_otsu(prepared, scope=None, *, nbins=256):
     """Otsu's global threshold (:func:`skimage.filters.threshold_otsu`).
 
@@ -23,11 +26,12 @@ def threshold_otsu(prepared, scope=None, *, nbins=256):
     """
     task = Task(prepared, scope)
     grey = task.grey
-    values = grey[task.valid]
+    values = grey[task.valid].astype(np.float64)  # bins finer than float32 resolves
     classes = (grey > filters.threshold_otsu(values, nbins=nbins)).astype(np.intp)
     return task.finish(task.assign_classes(classes, 2))
 
 
+@baseline(classes=Bound(2, whole=True, optional=True), nbins=BINS)
 def threshold_multiotsu(prepared, scope=None, *, classes=None, nbins=256):
     """Multi-Otsu thresholds (:func:`skimage.filters.threshold_multiotsu`).
 
@@ -43,13 +47,14 @@ def threshold_multiotsu(prepared, scope=None, *, classes=None, nbins=256):
     if classes is None:
         classes = max(3, prepared.n_labels + 1)
     grey = task.grey
-    values = grey[task.valid]
+    values = grey[task.valid].astype(np.float64)
     classes = min(classes, np.unique(values).size)  # an image with 2 values has 2 classes
     thresholds = filters.threshold_multiotsu(values, classes=classes, nbins=nbins)
     class_map = np.digitize(grey, thresholds).astype(np.intp)
     return task.finish(task.assign_classes(class_map, classes))
 
 
+@baseline(block_size=Bound(3, whole=True), offset=Bound(0, high=1))
 def threshold_local(prepared, scope=None, *, block_size=35, method="gaussian", offset=0.05):
     """Local (adaptive) threshold (:func:`skimage.filters.threshold_local`).
 

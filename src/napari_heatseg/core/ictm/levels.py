@@ -119,10 +119,13 @@ def resample(array, shape, order=1):
     """Resample the leading axes of ``array`` to ``shape`` on a pixel-edge-aligned grid.
 
     The grid is symmetric, so flipping or transposing the input flips or transposes the
-    output (a block grid padded at one end would not be). Whole-number factors, the
-    pyramid's case, are done by slicing, as ``scipy.ndimage.zoom`` would compute them: a
-    coarse voxel of ``f`` fine ones sits at their centre (the mean of the middle two for an
-    even ``f``, order 1), and a fine voxel takes its coarse voxel's value (order 0).
+    output exactly, to the bit (a block grid padded at one end would not be). Whole-number
+    factors, the pyramid's case, are done by slicing, as ``scipy.ndimage.zoom`` would
+    compute them: a coarse voxel of ``f`` fine ones sits at their centre (the mean of the
+    middle two for an even ``f``, order 1), and a fine voxel takes its coarse voxel's value
+    (order 0). Other sizes (a region's bounding box, an image not divisible by the
+    factor) go axis by axis through :func:`_resample_axis`, which computes the same
+    grid-mode interpolation as ``zoom`` with exact positions.
     """
     if order == 1 and all(n % m == 0 for n, m in zip(array.shape, shape)):
         for axis, (n, m) in enumerate(zip(array.shape, shape)):
@@ -142,8 +145,37 @@ def resample(array, shape, order=1):
             if m > n:
                 array = np.repeat(array, m // n, axis=axis)
         return np.ascontiguousarray(array)
-    zoom = [m / n for m, n in zip(shape, array.shape)] + [1] * (array.ndim - len(shape))
-    return ndimage.zoom(array, zoom, order=order, mode="grid-mirror", grid_mode=True)
+    out_dtype = array.dtype
+    for axis, m in enumerate(shape):
+        array = _resample_axis(array, axis, m, order)
+    return np.ascontiguousarray(array, dtype=out_dtype)
+
+
+def _resample_axis(array, axis, m, order):
+    """Resample one axis of length ``n`` to ``m`` voxels (grid mode, edge values beyond the ends).
+
+    Output voxel ``j``'s centre lies at input position ``x = ((2j + 1) n - m) / 2m``; its
+    integer numerator gives the two neighbours ``i = floor(x)``, ``i + 1`` and the weights
+    ``(2m - r) / 2m`` and ``r / 2m`` (``r`` the numerator's remainder) exactly, so the
+    mirrored voxel ``m - 1 - j`` gets the same two products, swapped: flips commute to the
+    bit, where ``scipy.ndimage.zoom``'s rounded positions break ties one way. Order 1 sums
+    in float64 (like ``zoom``) and keeps ``array``'s dtype at the end (see
+    :func:`resample`). Order 0 takes the nearer neighbour; at an exact tie (a fine centre
+    on a coarse edge) the smaller value, the same whichever way the axis runs.
+    """
+    n = array.shape[axis]
+    if n == m:
+        return array
+    numerator = (2 * np.arange(m, dtype=np.int64) + 1) * n - m
+    lower, remainder = np.divmod(numerator, 2 * m)
+    below = np.take(array, np.clip(lower, 0, n - 1), axis=axis)
+    above = np.take(array, np.clip(lower + 1, 0, n - 1), axis=axis)
+    along = [1] * array.ndim
+    along[axis] = m
+    remainder = remainder.reshape(along)
+    if order == 0:
+        return np.where(remainder < m, below, np.where(remainder > m, above, np.minimum(below, above)))
+    return below * ((2 * m - remainder) / (2 * m)) + above * (remainder / (2 * m))
 
 
 def _box_filter(array, factors):
