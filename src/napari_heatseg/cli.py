@@ -14,12 +14,13 @@ stderr and exits with status 1 (2 for a malformed command line).
 import argparse
 import ast
 import os
-import re
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+
+from ._cli_words import cmd_methods, heat_parameters_help, in_cli_words
 
 __all__ = ["main"]
 
@@ -87,33 +88,6 @@ def _methods():
     import napari_heatseg as hs
 
     return hs.methods()
-
-
-def _cmd_methods(args):
-    import inspect
-
-    if not args.verbose:  # one name a line, for scripts
-        print("\n".join(_methods()))
-        return 0
-    from napari_heatseg.core.baselines import BASELINES
-    from napari_heatseg.core.ictm import HeatParameters
-
-    print(f"heat: threshold dynamics with the heat semigroup (the default); --param {', '.join(HeatParameters.describe())}")
-    for name, function in BASELINES.items():
-        summary = re.sub(r":\w+:`~?([^`]+)`", r"\1", inspect.getdoc(function).splitlines()[0].rstrip("."))
-        names = [p for p, v in inspect.signature(function).parameters.items() if v.kind == v.KEYWORD_ONLY]
-        print(f"{name}: {summary}; --param {', '.join(names)}")
-    return 0
-
-
-def _heat_parameters_help():
-    """The heat method's parameters for ``--help``, from the core's parameter object."""
-    from napari_heatseg.core.ictm import HeatParameters
-
-    lines = ["heat parameters (--param NAME=VALUE; `heatseg methods` lists every method's):"]
-    for name, (default, help_text, _) in HeatParameters.describe().items():
-        lines.append(f"  {name} (default {'automatic' if default is None else default}): {help_text}")
-    return "\n".join(lines)
 
 
 def _progress(**kwargs):
@@ -322,7 +296,7 @@ def _parser():
     parser.add_argument("--version", action="version", version=f"heatseg {installed}")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    seg = sub.add_parser("segment", help="segment one image from a start mask", epilog=_heat_parameters_help(),
+    seg = sub.add_parser("segment", help="segment one image from a start mask", epilog=heat_parameters_help(),
                          formatter_class=argparse.RawDescriptionHelpFormatter)
     seg.add_argument("image", help="image file (.tif, .npy, .nii, .nii.gz, 2D .png/.jpg/.bmp), or a .zarr volume (segmented by chunks)")
     seg.add_argument("--start", required=True, help="start labels, same spatial shape as the image")
@@ -358,7 +332,7 @@ def _parser():
 
     methods = sub.add_parser("methods", help="list the method names (-v: what each does and its parameters)")
     methods.add_argument("-v", "--verbose", action="store_true", help="say what each method does and its --param names")
-    methods.set_defaults(run=_cmd_methods)
+    methods.set_defaults(run=cmd_methods)
     return parser
 
 
@@ -393,24 +367,10 @@ def _run(args, name):
     except MemoryError as exc:
         message = str(exc).strip() or ("out of memory; use a smaller image, --stack independent, or a .zarr "
                                        "volume (segmented by chunks).")
-    print(f"{name}: error: {_in_cli_words(message)}", file=sys.stderr)
+    print(f"{name}: error: {in_cli_words(message)}", file=sys.stderr)
     return 1
 
 
-_CLI_WORDS = [  # the core speaks Python; on the command line the same advice names the flags
-    (re.compile(r"channel_axis=None"), "no --channel-axis"),
-    (re.compile(r"channel_axis=(-?\d+)"), r"--channel-axis \1"),
-    (re.compile(r"`channel_axis`"), "--channel-axis"),
-    (re.compile(r"overwrite=True(?: \(CLI: --overwrite\))?"), "--overwrite"),
-    (re.compile(r"spacing=\(([^)]*)\)"), lambda m: "--spacing " + ",".join(v.strip() for v in m.group(1).split(",") if v.strip())),
-]
-
-
-def _in_cli_words(message):
-    """The core's message with its Python keyword advice rewritten as the CLI's flags."""
-    for pattern, replacement in _CLI_WORDS:
-        message = pattern.sub(replacement, message)
-    return message
 
 
 if __name__ == "__main__":
