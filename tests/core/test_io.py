@@ -204,3 +204,11 @@ def test_folder_lock_without_hard_links(tmp_path, monkeypatch):
             with folder_lock(tmp_path):
                 pass
     assert list(tmp_path.iterdir()) == []
+
+
+def test_an_unsupported_label_output_lists_only_the_types_that_hold_labels(tmp_path):
+    from napari_heatseg.core.outputs import write_labels
+
+    with pytest.raises(HeatsegIOError, match="unsupported file type") as error:
+        write_labels(tmp_path / "labels.gif", np.zeros((4, 4), np.uint8))
+    assert ".png" in str(error.value) and ".jpg" not in str(error.value)

@@ -209,3 +209,12 @@ def test_fill_stack_writes_each_slice_under_the_lock_before_yielding_it():
         written.append(index)
     assert sorted(written) == [0, 1, 2, 3, 5, 6, 7, 8] and (done, total) == (8, 8)
     np.testing.assert_array_equal(out, segment_stack(image, start, model="mean", max_num_iter=10))
+
+
+@pytest.mark.parametrize("mode", ["propagate", "independent"])
+def test_a_2d_image_is_not_a_stack(mode):
+    image = np.random.default_rng(0).random((32, 32))
+    start = np.zeros((32, 32), np.uint8)
+    start[10:20, 10:20] = 1
+    with pytest.raises(ValueError, match=f"--stack {mode}.*each slice would be a line.*Segment it whole"):
+        segment_stack(image, start, mode=mode)

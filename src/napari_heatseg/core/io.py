@@ -29,15 +29,15 @@ class HeatsegIOError(OSError):
     """A file could not be read or written; the message says why and what to do."""
 
 
-def suffix(path):
-    """The supported suffix of ``path`` (``'.nii.gz'`` counts as one), or raise."""
+def suffix(path, *, labels=False):
+    """The supported suffix of ``path`` (``'.nii.gz'`` counts as one), or raise; ``labels``:
+    a file to write labels to, which the lossy or 8-bit picture types cannot be."""
     name = Path(path).name.lower()
     for s in sorted(SUFFIXES, key=len, reverse=True):
         if name.endswith(s):
             return s
-    raise HeatsegIOError(
-        f"{path}: unsupported file type; use one of {', '.join(SUFFIXES)}."
-    )
+    allowed = [s for s in SUFFIXES if not (labels and s in _READ_ONLY)]
+    raise HeatsegIOError(f"{path}: unsupported file type; use one of {', '.join(allowed)}.")
 
 
 def stem(path):

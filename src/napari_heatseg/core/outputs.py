@@ -184,7 +184,7 @@ def write_labels(path, labels, *, spacing=None, overwrite=False, like=None):
     Path
         The written file.
     """
-    kind = suffix(path)
+    kind = suffix(path, labels=True)
     labels = np.asarray(labels)
     if labels.dtype == bool:
         labels = labels.astype(np.uint8)

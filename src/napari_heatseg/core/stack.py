@@ -147,6 +147,10 @@ def iter_stack(image, start, *, mode="propagate", axis=0, method=DEFAULT_METHOD,
         image = np.asarray(image)
     start = np.asarray(start)
     axis, start_axis, slice_channel_axis = _normalise_axes(image, start, axis, channel_axis)
+    if mode != "full3d" and image.ndim - (channel_axis is not None) < 3:
+        raise ValueError(
+            f"mode={mode!r} (CLI: --stack {mode}) segments a stack slice by slice, but this image has 2 spatial "
+            f"axes {image.shape}: each slice would be a line. Segment it whole (no --stack, or mode='full3d').")
     n = image.shape[axis]
     options = dict(method=method, scope=scope, **params)
 

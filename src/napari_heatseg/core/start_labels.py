@@ -23,10 +23,9 @@ def check_start_labels(start, spatial_shape, raw_shape, channel_axis):
         The K label values, sorted, in the start's dtype (``[True]`` for a bool start).
     """
     if start.shape != tuple(spatial_shape):
-        raise ValueError(
-            f"`start` has shape {start.shape} but the image's spatial shape is {tuple(spatial_shape)}."
-            + _shape_hint(tuple(raw_shape), start.shape, channel_axis)
-        )
+        given = " (no channel axis given: every axis is spatial)" if channel_axis is None else ""
+        raise ValueError(f"`start` has shape {start.shape} but the image's spatial shape is "
+                         f"{tuple(spatial_shape)}{given}." + _shape_hint(tuple(raw_shape), start.shape, channel_axis))
     if start.dtype == bool:
         values = np.array([True]) if start.any() else np.array([], dtype=bool)
         phases = start.astype(np.int32)
