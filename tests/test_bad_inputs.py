@@ -609,3 +609,22 @@ def test_cli_memory_refusal_states_the_estimate(cli_files, monkeypatch, capsys):
     assert cli.main(["segment", "big.tif", "--start", "big_start.tif", "-o", "big_out.tif"]) == 1
     assert re.search(both("needs about", "only 0.00 GiB is available"), capsys.readouterr().err)
     assert not (cli_files / "big_out.tif").exists()
+
+
+def test_cli_memory_refusal_comes_from_the_header_before_the_file_is_read(cli_files, monkeypatch, capsys):
+    cli = pytest.importorskip("napari_heatseg.cli")
+    tifffile = pytest.importorskip("tifffile")
+    from napari_heatseg.core import batch
+
+    tifffile.imwrite(cli_files / "big.tif", np.zeros((64, 256, 256), np.float32))
+    tifffile.imwrite(cli_files / "big_start.tif", np.ones((64, 256, 256), np.uint8))
+    _pretend_available(monkeypatch, 2**20)
+
+    def no_reading(path):
+        raise AssertionError(f"{path} was read before the memory check")
+
+    monkeypatch.setattr(batch, "read_image", no_reading)
+    monkeypatch.chdir(cli_files)
+    assert cli.main(["segment", "big.tif", "--start", "big_start.tif", "-o", "big_out.tif"]) == 1
+    err = capsys.readouterr().err
+    assert re.search(both("read from the file's header", "only 0.00 GiB is available"), err), err

@@ -25,7 +25,9 @@ from pathlib import Path
 import numpy as np
 
 from . import api
-from .io import SUFFIXES, HeatsegIOError, colour_axis, grey_start, label_suffix, read_image, stem, suffix
+from ._memory import estimate_memory, refuse_if_too_big
+from .io import (SUFFIXES, HeatsegIOError, colour_axis, grey_start, label_suffix, read_image, stem, stored_shape,
+                 suffix)
 from .outputs import atomic_write, check_separate, write_labels
 
 __all__ = ["CONNECT_TIMEOUT", "dask_client", "find_inputs", "make_jobs", "output_path", "run_job", "run_jobs",
@@ -107,6 +109,7 @@ def segment_file(image, *, start=None, start_method=None, method=api.DEFAULT_MET
     spacing : tuple of float or None
         The spacing used.
     """
+    _refuse_before_reading(image, channel_axis, method, params or {})
     pixels, file_spacing = read_image(image)
     marks = None if start is None else read_image(start)[0]
     if channel_axis is None:  # told from each file: a folder may mix grey and colour images
@@ -137,6 +140,21 @@ def segment_file(image, *, start=None, start_method=None, method=api.DEFAULT_MET
         if progress is not None:
             progress(step.iteration, None, step.energy)
     return labels, spacing
+
+
+def _refuse_before_reading(path, channel_axis, method, params):
+    """Refuse, from the file's header, an image whose run cannot fit in memory (with one label:
+    the least any run needs), before the whole file is read."""
+    stored = stored_shape(path)
+    if stored is None:
+        return
+    shape, dtype = stored
+    spatial = tuple(np.delete(shape, channel_axis)) if channel_axis is not None else shape
+    channels = int(np.prod(shape)) // max(int(np.prod(spatial)), 1)
+    file_bytes = int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
+    heat = {k: v for k, v in params.items() if k in ("model", "components", "edge")} if method == api.DEFAULT_METHOD else {}
+    refuse_if_too_big(file_bytes + estimate_memory(spatial, 1, channels, **heat), spatial,
+                      f"{channels} channel(s) (read from the file's header, before reading it)")
 
 
 # ---------------------------------------------------------------------------- planning

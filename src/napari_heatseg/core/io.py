@@ -18,7 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["HeatsegIOError", "SUFFIXES", "colour_axis", "grey_start", "label_suffix", "read_image", "stem", "suffix"]
+__all__ = ["HeatsegIOError", "SUFFIXES", "colour_axis", "grey_start", "label_suffix", "read_image", "stem", "stored_shape",
+           "suffix"]
 
 SUFFIXES = (".tif", ".tiff", ".npy", ".nii", ".nii.gz", ".png", ".jpg", ".jpeg", ".bmp")
 _PICTURES = (".png", ".jpg", ".jpeg", ".bmp")  # 2D, read with imageio
@@ -208,4 +209,29 @@ def grey_start(start, spatial_shape):
     if alpha_constant and np.array_equal(colour[..., 0], colour[..., 1]) and np.array_equal(colour[..., 0], colour[..., 2]):
         return colour[..., 0]
     return start
+
+
+def stored_shape(path):
+    """``(shape, dtype)`` of the array in an image file, read from its header only (tif, npy,
+    NIfTI), so that a run that cannot fit in memory is refused before the file is read; None
+    where the header does not say or cannot be read (the reader then reports the problem)."""
+    try:
+        kind = suffix(path)
+        if kind in (".tif", ".tiff"):
+            import tifffile
+
+            with tifffile.TiffFile(path) as tif:
+                series = tif.series[0]
+                return tuple(series.shape), np.dtype(series.dtype)
+        if kind == ".npy":
+            array = np.load(path, mmap_mode="r", allow_pickle=False)
+            return tuple(array.shape), array.dtype
+        if kind in (".nii", ".nii.gz"):
+            import nibabel
+
+            header = nibabel.load(str(path)).header
+            return tuple(header.get_data_shape())[::-1], np.dtype(header.get_data_dtype())
+    except Exception:  # noqa: BLE001 - any failure here is the reader's to report, with its message
+        return None
+    return None
 
