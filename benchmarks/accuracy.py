@@ -162,10 +162,7 @@ def main(argv=None):
     results = evaluate(sets, methods, limit=args.limit, params=_params(args.params),
                        verbose=args.verbose)
     text = report(results, methods, limit=args.limit)
-    print(text)
-    if str(args.output) != "-":
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(text + "\n")
+    common.publish(text, args.output)
     return results
 
 

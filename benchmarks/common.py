@@ -267,3 +267,12 @@ def markdown_table(header, rows):
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def publish(text, output):
+    """Print a report and write it to ``output`` (a Path), unless ``output`` is ``-``."""
+    print(text)
+    if str(output) != "-":
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(text + "\n")
+

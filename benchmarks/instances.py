@@ -200,10 +200,7 @@ def main(argv=None):
         print(f"skipping absent set(s): {', '.join(absent)} (no data in {common.DATA})", file=sys.stderr)
     results = evaluate([s for s in sets if s not in absent], limit=args.limit, verbose=args.verbose)
     text = report(results)
-    print(text)
-    if str(args.output) != "-":
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(text + "\n")
+    common.publish(text, args.output)
     return results
 
 

@@ -314,10 +314,7 @@ def main(argv=None):
     results = evaluate([s for s in sets if s in present], methods, protocols=protocols,
                        limit=args.limit, max_clicks=args.max_clicks, verbose=args.verbose)
     text = report(results, max_clicks=args.max_clicks)
-    print(text)
-    if args.output != "-":
-        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.output).write_text(text + "\n")
+    common.publish(text, Path(args.output))
     return results
 
 
