@@ -98,11 +98,10 @@ def _run(prepared, scope, params, iter_callback, decision, initial):
     phases = scope.fix(prepared.phases.copy() if initial is None else initial.astype(prepared.phases.dtype))
     shape, crop = phases.shape, None
     domain = scope.domain(prepared, spacing, params.reach, params.min_std)
-    if domain is not None and initial is not None:
-        domain |= phases > 0  # the result being corrected stays reachable
     if domain is not None:
+        domain |= phases > 0  # the marks and a result being corrected stay reachable
         sigma = 4 * np.sqrt(2 * tau)  # on the coarsest grid
-        crop = bounding_box(domain | (phases > 0), [int(np.ceil(3 * sigma / h)) + 1 for h in spacing])
+        crop = bounding_box(domain, [int(np.ceil(3 * sigma / h)) + 1 for h in spacing])
         prepared = replace(prepared, image=prepared.image[crop], valid=prepared.valid[crop],
                            phases=prepared.phases[crop])
         domain, scope, phases = domain[crop], scope.crop(crop), phases[crop]
