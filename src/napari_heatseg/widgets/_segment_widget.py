@@ -13,6 +13,7 @@ from qtpy.QtWidgets import QTextEdit
 
 import napari_heatseg as hs
 
+from ._defaults import go_to_marked_slice, is_sample_reference, is_sample_start
 from ._inputs import (WHERE, LayerChoiceError, SegmentInputs, image_data, labels_start,
                       parse_label_ids, spatial_layout)
 from ._layers import add_preview, apply_labels, fresh_preview, spatial_transform
@@ -127,6 +128,10 @@ class SegmentWidget(Container):
             picker.changed.connect(self.loop.image_changed)
         for event in (napari_viewer.layers.events.inserted, napari_viewer.layers.events.removed):
             event.connect(self.reset_choices)
+        napari_viewer.layers.events.inserted.connect(self._sample_layer_added)
+        for picker, is_sample_layer in ((self._start, is_sample_start), (self._reference, is_sample_reference)):
+            for layer in filter(is_sample_layer, picker.choices):  # a sample opened before the widget
+                picker.value = layer
         self.native.destroyed.connect(self._on_destroyed)
         self._removal_watch = _CancelWhenRemoved(self.native, self.controller.cancel)
         self._set_state("ready")
@@ -153,6 +158,16 @@ class SegmentWidget(Container):
     def _own(self, layer):
         """The preview and the loop's marks layer: written by the widget, never offered as input."""
         return layer == self._preview or layer == self.loop.strokes
+
+    def _sample_layer_added(self, event):
+        """A sample's ground truth becomes the reference, its start the start (a 3D one shown
+        on its marked slice)."""
+        layer = event.value
+        if is_sample_reference(layer):
+            self._reference.value = layer
+        elif is_sample_start(layer):
+            self._start.value = layer
+            go_to_marked_slice(self._viewer, layer)
 
     def _scope_from_start(self, layer):
         """Scope from the sample data's metadata, or ``inside`` once boxes are drawn as the start."""
