@@ -3,6 +3,8 @@
 import numpy as np
 import pytest
 
+from gui_helpers import choose, run_to_end
+from napari_heatseg.core.metrics import instance_scores
 from napari_heatseg.samples import load_sample
 
 pytestmark = pytest.mark.gui
@@ -35,3 +37,39 @@ def test_3d_sample_opens_on_its_marked_slice(viewer_widget):
     counts = np.count_nonzero(start.reshape(start.shape[0], -1), axis=1)
     assert counts[start.shape[0] // 2] < counts.max()  # napari's default, the middle slice, would be wrong
     assert viewer.dims.current_step[0] == int(np.argmax(counts))
+
+
+def test_foreground_only_follows_the_reference(viewer_widget):
+    viewer, widget = viewer_widget
+    instances = np.zeros((40, 40), np.uint16)
+    for i in range(8):  # 8 objects: an instance labelling
+        instances[2 + 4 * i: 5 + 4 * i, 5:10] = i + 1
+    classes = np.zeros((40, 40), np.uint8)
+    classes[:10], classes[10:20] = 1, 2  # 2 classes
+    many, few = viewer.add_labels(instances, name="instances"), viewer.add_labels(classes, name="classes")
+    widget.reset_choices()
+    widget._reference.value = many
+    assert widget._foreground_only.value
+    widget._reference.value = few
+    assert not widget._foreground_only.value
+
+
+def test_compare_shows_instance_scores_against_an_instance_reference(viewer_widget, qtbot):
+    viewer, widget = viewer_widget
+    viewer.open_sample("napari-heatseg", "nuclei2d")
+    choose(widget, viewer.layers["nuclei2d"], viewer.layers["nuclei2d start"])
+    run_to_end(qtbot, widget)
+    truth = viewer.layers["nuclei2d ground truth"]
+    widget.reset_choices()
+    assert widget._reference.value == truth and widget._foreground_only.value  # both chosen for the user
+    widget.compare_button.clicked()
+    lines = widget.table.value.splitlines()
+    assert lines[0].startswith("| label | Dice | IoU")
+    header = lines.index("| objects ref | objects found | F1@0.5 | mean AP | count error |")
+    cells = [cell.strip() for cell in lines[header + 2].strip("|").split("|")]
+    scores = instance_scores(truth.data, viewer.layers["heatseg preview"].data)
+    assert int(cells[0]) == scores["n_true"] == len(np.unique(truth.data)) - 1
+    assert int(cells[1]) == scores["n_test"]
+    assert float(cells[2]) == pytest.approx(scores["f1"], abs=1e-3)
+    assert float(cells[3]) == pytest.approx(scores["mean_ap"], abs=1e-3)
+    assert int(cells[4]) == scores["n_test"] - scores["n_true"]

@@ -13,7 +13,8 @@ from qtpy.QtWidgets import QTextEdit
 
 import napari_heatseg as hs
 
-from ._defaults import go_to_marked_slice, is_sample_reference, is_sample_start
+from ._defaults import (go_to_marked_slice, instance_table, is_instance_reference, is_sample_reference,
+                        is_sample_start)
 from ._inputs import (WHERE, LayerChoiceError, SegmentInputs, image_data, labels_start,
                       parse_label_ids, spatial_layout)
 from ._layers import add_preview, apply_labels, fresh_preview, spatial_transform
@@ -129,6 +130,7 @@ class SegmentWidget(Container):
         for event in (napari_viewer.layers.events.inserted, napari_viewer.layers.events.removed):
             event.connect(self.reset_choices)
         napari_viewer.layers.events.inserted.connect(self._sample_layer_added)
+        self._reference.changed.connect(self._compare_options_for)
         for picker, is_sample_layer in ((self._start, is_sample_start), (self._reference, is_sample_reference)):
             for layer in filter(is_sample_layer, picker.choices):  # a sample opened before the widget
                 picker.value = layer
@@ -168,6 +170,11 @@ class SegmentWidget(Container):
         elif is_sample_start(layer):
             self._start.value = layer
             go_to_marked_slice(self._viewer, layer)
+
+    def _compare_options_for(self, reference):
+        """Compare foreground only against an instance reference (one id per object)."""
+        if reference is not None:
+            self._foreground_only.value = is_instance_reference(reference.data)
 
     def _scope_from_start(self, layer):
         """Scope from the sample data's metadata, or ``inside`` once boxes are drawn as the start."""
@@ -389,7 +396,8 @@ class SegmentWidget(Container):
         return target
 
     def compare(self):
-        """Print per-label metrics of the preview against the reference layer."""
+        """Print per-label metrics of the preview against the reference layer; against an
+        instance reference, object-level scores too (F1@0.5, mean AP, count error)."""
         reference, preview = self._reference.value, self._preview
         if reference is None or preview is None or preview not in self._viewer.layers:
             show_warning("heatseg: pick a reference Labels layer and run a segmentation first.")
@@ -404,5 +412,8 @@ class SegmentWidget(Container):
         if self._foreground_only.value:
             truth, result = (truth > 0).astype(np.uint8), (result > 0).astype(np.uint8)
         rows = metrics.compare(truth, result, spacing=tuple(float(s) for s in preview.scale))
-        self.table.value = metrics.format_table(rows)
+        table = metrics.format_table(rows)
+        if is_instance_reference(reference.data):
+            table += "\n\n" + instance_table(np.asarray(reference.data), np.asarray(preview.data))
+        self.table.value = table
         show_info("heatseg: metrics computed")
