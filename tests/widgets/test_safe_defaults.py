@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+import napari_heatseg as hs
 from gui_helpers import choose, run_to_end
 from napari_heatseg.core.metrics import instance_scores
 from napari_heatseg.samples import load_sample
@@ -73,3 +74,37 @@ def test_compare_shows_instance_scores_against_an_instance_reference(viewer_widg
     assert float(cells[2]) == pytest.approx(scores["f1"], abs=1e-3)
     assert float(cells[3]) == pytest.approx(scores["mean_ap"], abs=1e-3)
     assert int(cells[4]) == scores["n_test"] - scores["n_true"]
+
+
+def test_one_id_per_object_gives_the_core_instances_and_counts_them(viewer_widget, qtbot):
+    viewer, widget = viewer_widget
+    viewer.open_sample("napari-heatseg", "nuclei2d")
+    image, start = viewer.layers["nuclei2d"], viewer.layers["nuclei2d start"]
+    choose(widget, image, start, instances=True)
+    assert widget._scope.value == "all"
+    run_to_end(qtbot, widget, timeout=120_000)
+    preview = viewer.layers["heatseg preview"].data
+    expected = hs.segment(image.data, start.data, scope="all", spacing=tuple(image.scale), instances=True,
+                          **widget._params())
+    np.testing.assert_array_equal(preview, expected)
+    n_objects = len(np.unique(expected)) - 1
+    assert n_objects > 10  # many nuclei, not one blob
+    assert widget.status.value.startswith("done:") and widget.status.value.endswith(f"; {n_objects} objects")
+    assert viewer.layers["heatseg preview"].metadata["heatseg"]["instances"] is True
+
+
+def test_one_id_per_object_is_only_offered_for_heat_and_refused_slice_by_slice(viewer_widget, notifications):
+    viewer, widget = viewer_widget
+    widget._method.value = "watershed"
+    assert widget._instances.native.isHidden()  # hidden with the heat parameters
+    widget._method.value = "heat"
+    assert not widget._instances.native.isHidden()
+    volume = np.zeros((4, 16, 16), np.float32)
+    volume[:, 4:12, 4:12] = 1
+    marks = np.zeros(volume.shape, np.uint8)
+    marks[1, 6:10, 6:10] = 1
+    choose(widget, viewer.add_image(volume, name="cube"), viewer.add_labels(marks, name="mark"),
+           instances=True, where="slice by slice")
+    widget.run_button.clicked()
+    assert not widget.controller.running
+    assert any("'one id per object' works on the whole image/volume" in text for _, text in notifications)

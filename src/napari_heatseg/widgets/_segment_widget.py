@@ -80,6 +80,9 @@ class SegmentWidget(Container):
                                tooltip="object: one object grown/shrunk from each mark; inside: the answer "
                                        "lies within the marked region (a box); all: everything that looks "
                                        "like the marks.")
+        self._instances = CheckBox(text="one id per object", value=False,
+                                   tooltip="Give every object found its own id, touching objects split "
+                                           "(for nuclei, cells); most useful with scope 'all'.")
         self._where = ComboBox(label="where", choices=list(WHERE), value="whole image/volume",
                                tooltip="current slice of a 3D stack, the whole image/volume, or slice by "
                                        "slice from the annotated slice(s), each started from its neighbour.")
@@ -111,7 +114,7 @@ class SegmentWidget(Container):
         self.table.native.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
 
         self.extend([self._image, self._channel, self._start, self._label_ids, self._shape_label,
-                     self._method, self._scope, self._where, *self._heat.values(), buttons, self.status,
+                     self._method, self._scope, self._instances, self._where, *self._heat.values(), buttons, self.status,
                      *self.loop.controls(), self._target, self._mode, self.apply_button, self._reference,
                      self._foreground_only, self.compare_button, self.table])
 
@@ -203,7 +206,7 @@ class SegmentWidget(Container):
             self._watched_shapes = None
 
     def _show_heat_params(self, method):
-        for widget in self._heat.values():
+        for widget in (*self._heat.values(), self._instances):
             widget.visible = method == "heat"
 
     # ---- inputs ------------------------------------------------------------------------------
@@ -230,6 +233,10 @@ class SegmentWidget(Container):
         if where == "propagate" and len(spatial_shape) != 3:
             raise LayerChoiceError("slice by slice needs a 3D image; choose 'whole image/volume' for a "
                                    "2D image.")
+        instances = self._instances.value and self._method.value == "heat"
+        if instances and where == "propagate":
+            raise LayerChoiceError("'one id per object' works on the whole image/volume or the current slice; "
+                                   "untick it or choose another 'where'.")
         slice_index = None
         if where == "slice" and len(spatial_shape) == 3:
             point = np.delete(np.asarray(image_layer.world_to_data(self._viewer.dims.point)),
@@ -250,7 +257,7 @@ class SegmentWidget(Container):
                                    "see, or choose 'whole image/volume' or 'slice by slice'.")
         return SegmentInputs(image=image, start=start, method=self._method.value, scope=self._scope.value,
                              where=where, channel_axis=channel_axis, spacing=spacing,
-                             slice_index=slice_index, params=self._params())
+                             slice_index=slice_index, params=self._params(), instances=instances)
 
     # ---- run ---------------------------------------------------------------------------------
     def run(self):
@@ -318,7 +325,7 @@ class SegmentWidget(Container):
         threading.Thread(target=hs.warm_up, name="heatseg warm-up", daemon=True).start()
 
     def _fresh_preview(self, inputs, start_name, clear=True):
-        preview = fresh_preview(self._viewer, self._preview, inputs.start.shape, inputs.start.dtype,
+        preview = fresh_preview(self._viewer, self._preview, inputs.start.shape, inputs.labels_dtype,
                                 *self._image_transform, clear)
         preview.metadata["heatseg"] = dict(inputs.metadata(), image=self._image.value.name,
                                            start=start_name, outcome="running")
@@ -346,6 +353,9 @@ class SegmentWidget(Container):
         if self._preview is not None:
             self._preview.metadata["heatseg"]["outcome"] = outcome
         if outcome != "failed":  # failures already reached the user as a napari notification
+            if self._preview is not None and self._preview.metadata["heatseg"].get("instances"):
+                n_objects = np.count_nonzero(np.unique(np.asarray(self._preview.data)))
+                message = f"{message}; {n_objects} objects"
             self.status.value = message
         else:
             self.status.value = "failed (see notification); ready"
