@@ -108,3 +108,17 @@ def test_one_id_per_object_is_only_offered_for_heat_and_refused_slice_by_slice(v
     widget.run_button.clicked()
     assert not widget.controller.running
     assert any("'one id per object' works on the whole image/volume" in text for _, text in notifications)
+
+
+def test_preview_is_a_cyan_contour_and_stays_so_after_a_run(viewer_widget, qtbot):
+    viewer, widget = viewer_widget
+    viewer.open_sample("napari-heatseg", "rgb_photo")  # a red cup: the old dark orange vanished on it
+    choose(widget, viewer.layers["rgb_photo"], viewer.layers["rgb_photo start"])
+    run_to_end(qtbot, widget, timeout=120_000)
+    preview = viewer.layers["heatseg preview"]
+    assert preview.contour > 0
+    ids = np.unique(preview.data)
+    colours = preview.colormap.map(ids)
+    np.testing.assert_allclose(colours[ids == 0, 3], 0)  # background transparent
+    red, green, blue, alpha = colours[ids > 0].T
+    assert len(red) and np.all(alpha == 1) and np.all(blue > 0.9) and np.all(green > 0.8) and np.all(red < 0.1)
