@@ -13,8 +13,8 @@ from qtpy.QtWidgets import QTextEdit
 
 import napari_heatseg as hs
 
-from ._defaults import (go_to_marked_slice, instance_table, is_instance_reference, is_sample_reference,
-                        is_sample_start)
+from ._defaults import (go_to_marked_slice, is_instance_reference, is_sample_reference, is_sample_start,
+                        metrics_text)
 from ._inputs import (WHERE, LayerChoiceError, SegmentInputs, image_data, labels_start,
                       parse_label_ids, spatial_layout)
 from ._layers import add_preview, apply_labels, fresh_preview, spatial_transform
@@ -416,14 +416,7 @@ class SegmentWidget(Container):
             show_error(f"heatseg: reference {reference.name!r} has shape {reference.data.shape}, the preview "
                        f"{preview.data.shape}; pick a reference of the image's shape.")
             return
-        from napari_heatseg.core import metrics
-
-        truth, result = np.asarray(reference.data), np.asarray(preview.data)
-        if self._foreground_only.value:
-            truth, result = (truth > 0).astype(np.uint8), (result > 0).astype(np.uint8)
-        rows = metrics.compare(truth, result, spacing=tuple(float(s) for s in preview.scale))
-        table = metrics.format_table(rows)
-        if is_instance_reference(reference.data):
-            table += "\n\n" + instance_table(np.asarray(reference.data), np.asarray(preview.data))
-        self.table.value = table
+        self.table.value = metrics_text(np.asarray(reference.data), np.asarray(preview.data),
+                                        spacing=tuple(float(s) for s in preview.scale),
+                                        foreground_only=self._foreground_only.value)
         show_info("heatseg: metrics computed")
