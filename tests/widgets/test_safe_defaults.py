@@ -23,6 +23,15 @@ def test_sample_opens_with_the_start_active_and_the_ground_truth_as_reference(vi
     assert widget._start.value == start
 
 
+def test_a_run_straight_after_opening_keeps_the_start_active(viewer_widget, qtbot):
+    viewer, widget = viewer_widget
+    viewer.open_sample("napari-heatseg", "nuclei2d")
+    assert "heatseg preview" not in viewer.layers  # Run adds it, before the widget prepared one
+    run_to_end(qtbot, widget)
+    assert viewer.layers["heatseg preview"].data.any()
+    assert viewer.layers.selection.active == viewer.layers["nuclei2d start"]
+
+
 def test_widget_opened_after_the_sample_chooses_the_ground_truth(make_napari_viewer):
     viewer = make_napari_viewer()
     viewer.open_sample("napari-heatseg", "nuclei2d")

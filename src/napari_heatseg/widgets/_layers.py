@@ -44,10 +44,10 @@ def fresh_preview(viewer, preview, shape, dtype, scale, translate, clear=True):
 
     A preview of the same shape and dtype is kept (emptied first if ``clear``) and filled
     in place: a new array makes napari rebuild the layer's view. A missing preview is
-    added; one of another shape or dtype gets new (empty) data.
+    added (the active layer stays active); one of another shape or dtype gets new (empty) data.
     """
     if preview is None or preview not in viewer.layers:
-        return _add_preview_layer(viewer, shape, dtype, scale, translate)
+        return add_preview(viewer, shape, dtype, scale, translate)
     if preview.data.shape == tuple(shape) and preview.data.dtype == dtype:
         if clear:
             preview.data[...] = 0
