@@ -8,11 +8,14 @@ __all__ = ["mri3d", "nuclei2d", "rgb_photo", "sample_layers"]
 
 
 def sample_layers(name):
-    """napari LayerData tuples: the image, the start and (hidden) the ground truth if any.
+    """napari LayerData tuples: the image, (hidden) the ground truth if any, and the start.
 
     All share the sample's voxel spacing as ``scale``; the start layer's metadata
     carries the scope the sample is meant for (the widget picks it up). The ground
-    truth is there for the widget's "compare with a reference" panel.
+    truth is there for the widget's "compare with a reference" panel: its metadata
+    ``heatseg_reference`` makes the widget choose it as the reference. The start comes
+    last, so napari makes it the active layer: painting goes into the marks, never into
+    the hidden ground truth.
     """
     from napari_heatseg.samples import load_sample
 
@@ -27,12 +30,13 @@ def sample_layers(name):
     start_kwargs = {"name": f"{name} start", "metadata": {"heatseg_scope": sample.get("scope", "object")}}
     if scale is not None:
         image_kwargs["scale"] = start_kwargs["scale"] = scale
-    layers = [(image, image_kwargs, "image"), (start, start_kwargs, "labels")]
+    layers = [(image, image_kwargs, "image")]
     if sample.get("truth") is not None:
-        truth_kwargs = {"name": f"{name} ground truth", "visible": False}
+        truth_kwargs = {"name": f"{name} ground truth", "visible": False, "metadata": {"heatseg_reference": True}}
         if scale is not None:
             truth_kwargs["scale"] = scale
         layers.append((sample["truth"], truth_kwargs, "labels"))
+    layers.append((start, start_kwargs, "labels"))
     return layers
 
 

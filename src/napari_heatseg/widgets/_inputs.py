@@ -47,6 +47,9 @@ class SegmentInputs:
         Index along axis 0 for ``where='slice'`` on a 3D image.
     params : dict
         Method parameters passed to the core as keywords.
+    instances : bool
+        One id per object (the core's ``instances=True``); the preview then needs a dtype
+        that holds many ids (:attr:`labels_dtype`).
     seeds, background, initial : ndarray or None
         The user's corrections on the full spatial grid (see :func:`napari_heatseg.segment`):
         voxels fixed to a label, voxels fixed to no label, and the result to evolve from.
@@ -61,6 +64,7 @@ class SegmentInputs:
     spacing: tuple = ()
     slice_index: int | None = None
     params: dict = field(default_factory=dict)
+    instances: bool = False
     seeds: np.ndarray | None = None
     background: np.ndarray | None = None
     initial: np.ndarray | None = None
@@ -68,6 +72,11 @@ class SegmentInputs:
     @property
     def spatial_ndim(self):
         return self.start.ndim
+
+    @property
+    def labels_dtype(self):
+        """dtype of the result: the start's, or int32 for one id per object."""
+        return np.dtype(np.int32) if self.instances else self.start.dtype
 
     def region(self):
         """Index into the full spatial grid that this run writes (``...`` = everything)."""
@@ -82,8 +91,9 @@ class SegmentInputs:
             spacing = spacing[1:]
         marks = {name: getattr(self, name)[self.region()] for name in ("seeds", "background", "initial")
                  if getattr(self, name) is not None}
+        split = {"instances": True} if self.instances else {}
         return dict(method=self.method, channel_axis=self.channel_axis,
-                    spacing=tuple(spacing), scope=self.scope, **marks, **self.params)
+                    spacing=tuple(spacing), scope=self.scope, **split, **marks, **self.params)
 
     def core_image_and_start(self):
         """``(image, start)`` for the region of this run."""
@@ -94,7 +104,7 @@ class SegmentInputs:
         """What produced the result, for the result layer's ``metadata``."""
         return {"method": self.method, "scope": self.scope, "where": self.where,
                 "slice_index": self.slice_index, "spacing": list(map(float, self.spacing)),
-                "params": dict(self.params),
+                "params": dict(self.params), "instances": self.instances,
                 "seeds": 0 if self.seeds is None else int(np.count_nonzero(self.seeds)),
                 "background": 0 if self.background is None else int(np.count_nonzero(self.background)),
                 "from_result": self.initial is not None}

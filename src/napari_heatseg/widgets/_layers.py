@@ -4,9 +4,14 @@ import numpy as np
 
 from ._inputs import LayerChoiceError
 
-__all__ = ["PREVIEW_NAME", "add_preview", "apply_labels", "fresh_preview", "spatial_transform"]
+__all__ = ["PREVIEW_COLOUR", "PREVIEW_CONTOUR", "PREVIEW_NAME", "add_preview", "apply_labels", "fresh_preview",
+           "spatial_transform"]
 
 PREVIEW_NAME = "heatseg preview"
+#: Every id of the preview in one cyan, drawn as an outline of this many pixels: it stands out
+#: on the red, orange and brown of typical objects, and from the green / magenta marks, and
+#: the image stays visible inside it (touching objects keep the contour between them).
+PREVIEW_COLOUR, PREVIEW_CONTOUR = "#00d8ff", 2
 
 
 def spatial_transform(layer, layer_channel_axis=None):
@@ -15,10 +20,20 @@ def spatial_transform(layer, layer_channel_axis=None):
     return (tuple(float(layer.scale[a]) for a in keep), tuple(float(layer.translate[a]) for a in keep))
 
 
+def _add_preview_layer(viewer, shape, dtype, scale, translate):
+    from napari.utils.colormaps import DirectLabelColormap
+
+    colormap = DirectLabelColormap(color_dict={None: PREVIEW_COLOUR, 0: "transparent"})
+    preview = viewer.add_labels(np.zeros(shape, dtype), name=PREVIEW_NAME, scale=scale, translate=translate,
+                                colormap=colormap)
+    preview.contour = PREVIEW_CONTOUR  # not a keyword of add_labels
+    return preview
+
+
 def add_preview(viewer, shape, dtype, scale, translate):
     """Add an empty preview layer, leaving the layer the user works on active."""
     active = viewer.layers.selection.active
-    preview = viewer.add_labels(np.zeros(shape, dtype), name=PREVIEW_NAME, scale=scale, translate=translate)
+    preview = _add_preview_layer(viewer, shape, dtype, scale, translate)
     if active is not None and active in viewer.layers:
         viewer.layers.selection.active = active
     return preview
@@ -29,10 +44,10 @@ def fresh_preview(viewer, preview, shape, dtype, scale, translate, clear=True):
 
     A preview of the same shape and dtype is kept (emptied first if ``clear``) and filled
     in place: a new array makes napari rebuild the layer's view. A missing preview is
-    added; one of another shape or dtype gets new (empty) data.
+    added (the active layer stays active); one of another shape or dtype gets new (empty) data.
     """
     if preview is None or preview not in viewer.layers:
-        return viewer.add_labels(np.zeros(shape, dtype), name=PREVIEW_NAME, scale=scale, translate=translate)
+        return add_preview(viewer, shape, dtype, scale, translate)
     if preview.data.shape == tuple(shape) and preview.data.dtype == dtype:
         if clear:
             preview.data[...] = 0

@@ -13,6 +13,8 @@ from qtpy.QtWidgets import QTextEdit
 
 import napari_heatseg as hs
 
+from ._defaults import (go_to_marked_slice, is_instance_reference, is_sample_reference, is_sample_start,
+                        metrics_text)
 from ._inputs import (WHERE, LayerChoiceError, SegmentInputs, image_data, labels_start,
                       parse_label_ids, spatial_layout)
 from ._layers import add_preview, apply_labels, fresh_preview, spatial_transform
@@ -78,6 +80,9 @@ class SegmentWidget(Container):
                                tooltip="object: one object grown/shrunk from each mark; inside: the answer "
                                        "lies within the marked region (a box); all: everything that looks "
                                        "like the marks.")
+        self._instances = CheckBox(text="one id per object", value=False,
+                                   tooltip="Give every object found its own id, touching objects split "
+                                           "(for nuclei, cells); most useful with scope 'all'.")
         self._where = ComboBox(label="where", choices=list(WHERE), value="whole image/volume",
                                tooltip="current slice of a 3D stack, the whole image/volume, or slice by "
                                        "slice from the annotated slice(s), each started from its neighbour.")
@@ -109,7 +114,7 @@ class SegmentWidget(Container):
         self.table.native.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
 
         self.extend([self._image, self._channel, self._start, self._label_ids, self._shape_label,
-                     self._method, self._scope, self._where, *self._heat.values(), buttons, self.status,
+                     self._method, self._scope, self._instances, self._where, *self._heat.values(), buttons, self.status,
                      *self.loop.controls(), self._target, self._mode, self.apply_button, self._reference,
                      self._foreground_only, self.compare_button, self.table])
 
@@ -127,6 +132,11 @@ class SegmentWidget(Container):
             picker.changed.connect(self.loop.image_changed)
         for event in (napari_viewer.layers.events.inserted, napari_viewer.layers.events.removed):
             event.connect(self.reset_choices)
+        napari_viewer.layers.events.inserted.connect(self._sample_layer_added)
+        self._reference.changed.connect(self._compare_options_for)
+        for picker, is_sample_layer in ((self._start, is_sample_start), (self._reference, is_sample_reference)):
+            for layer in filter(is_sample_layer, picker.choices):  # a sample opened before the widget
+                picker.value = layer
         self.native.destroyed.connect(self._on_destroyed)
         self._removal_watch = _CancelWhenRemoved(self.native, self.controller.cancel)
         self._set_state("ready")
@@ -153,6 +163,21 @@ class SegmentWidget(Container):
     def _own(self, layer):
         """The preview and the loop's marks layer: written by the widget, never offered as input."""
         return layer == self._preview or layer == self.loop.strokes
+
+    def _sample_layer_added(self, event):
+        """A sample's ground truth becomes the reference, its start the start (a 3D one shown
+        on its marked slice)."""
+        layer = event.value
+        if is_sample_reference(layer):
+            self._reference.value = layer
+        elif is_sample_start(layer):
+            self._start.value = layer
+            go_to_marked_slice(self._viewer, layer)
+
+    def _compare_options_for(self, reference):
+        """Compare foreground only against an instance reference (one id per object)."""
+        if reference is not None:
+            self._foreground_only.value = is_instance_reference(reference.data)
 
     def _scope_from_start(self, layer):
         """Scope from the sample data's metadata, or ``inside`` once boxes are drawn as the start."""
@@ -181,7 +206,7 @@ class SegmentWidget(Container):
             self._watched_shapes = None
 
     def _show_heat_params(self, method):
-        for widget in self._heat.values():
+        for widget in (*self._heat.values(), self._instances):
             widget.visible = method == "heat"
 
     # ---- inputs ------------------------------------------------------------------------------
@@ -208,6 +233,10 @@ class SegmentWidget(Container):
         if where == "propagate" and len(spatial_shape) != 3:
             raise LayerChoiceError("slice by slice needs a 3D image; choose 'whole image/volume' for a "
                                    "2D image.")
+        instances = self._instances.value and self._method.value == "heat"
+        if instances and where == "propagate":
+            raise LayerChoiceError("'one id per object' works on the whole image/volume or the current slice; "
+                                   "untick it or choose another 'where'.")
         slice_index = None
         if where == "slice" and len(spatial_shape) == 3:
             point = np.delete(np.asarray(image_layer.world_to_data(self._viewer.dims.point)),
@@ -228,7 +257,7 @@ class SegmentWidget(Container):
                                    "see, or choose 'whole image/volume' or 'slice by slice'.")
         return SegmentInputs(image=image, start=start, method=self._method.value, scope=self._scope.value,
                              where=where, channel_axis=channel_axis, spacing=spacing,
-                             slice_index=slice_index, params=self._params())
+                             slice_index=slice_index, params=self._params(), instances=instances)
 
     # ---- run ---------------------------------------------------------------------------------
     def run(self):
@@ -296,7 +325,7 @@ class SegmentWidget(Container):
         threading.Thread(target=hs.warm_up, name="heatseg warm-up", daemon=True).start()
 
     def _fresh_preview(self, inputs, start_name, clear=True):
-        preview = fresh_preview(self._viewer, self._preview, inputs.start.shape, inputs.start.dtype,
+        preview = fresh_preview(self._viewer, self._preview, inputs.start.shape, inputs.labels_dtype,
                                 *self._image_transform, clear)
         preview.metadata["heatseg"] = dict(inputs.metadata(), image=self._image.value.name,
                                            start=start_name, outcome="running")
@@ -324,6 +353,9 @@ class SegmentWidget(Container):
         if self._preview is not None:
             self._preview.metadata["heatseg"]["outcome"] = outcome
         if outcome != "failed":  # failures already reached the user as a napari notification
+            if self._preview is not None and self._preview.metadata["heatseg"].get("instances"):
+                n_objects = np.count_nonzero(np.unique(np.asarray(self._preview.data)))
+                message = f"{message}; {n_objects} objects"
             self.status.value = message
         else:
             self.status.value = "failed (see notification); ready"
@@ -374,7 +406,8 @@ class SegmentWidget(Container):
         return target
 
     def compare(self):
-        """Print per-label metrics of the preview against the reference layer."""
+        """Print per-label metrics of the preview against the reference layer; against an
+        instance reference, object-level scores too (F1@0.5, mean AP, count error)."""
         reference, preview = self._reference.value, self._preview
         if reference is None or preview is None or preview not in self._viewer.layers:
             show_warning("heatseg: pick a reference Labels layer and run a segmentation first.")
@@ -383,11 +416,7 @@ class SegmentWidget(Container):
             show_error(f"heatseg: reference {reference.name!r} has shape {reference.data.shape}, the preview "
                        f"{preview.data.shape}; pick a reference of the image's shape.")
             return
-        from napari_heatseg.core import metrics
-
-        truth, result = np.asarray(reference.data), np.asarray(preview.data)
-        if self._foreground_only.value:
-            truth, result = (truth > 0).astype(np.uint8), (result > 0).astype(np.uint8)
-        rows = metrics.compare(truth, result, spacing=tuple(float(s) for s in preview.scale))
-        self.table.value = metrics.format_table(rows)
+        self.table.value = metrics_text(np.asarray(reference.data), np.asarray(preview.data),
+                                        spacing=tuple(float(s) for s in preview.scale),
+                                        foreground_only=self._foreground_only.value)
         show_info("heatseg: metrics computed")
