@@ -6,27 +6,25 @@ import numpy as np
 from magicgui.widgets import (CheckBox, ComboBox, Container, Label, LineEdit, PushButton, RadioButtons, SpinBox,
                               TextEdit)
 from napari.layers import Image, Labels, Shapes
-from napari.utils.notifications import show_error, show_info, show_warning
+from napari.utils.notifications import show_error, show_warning
 from qtpy.QtCore import QEvent, QObject, QTimer
 from qtpy.QtGui import QFontDatabase
 from qtpy.QtWidgets import QTextEdit
 
 import napari_heatseg as hs
 
-from ._defaults import (go_to_marked_slice, is_instance_reference, is_sample_reference, is_sample_start,
-                        metrics_text)
+from ._defaults import go_to_marked_slice, is_sample_reference, is_sample_start
 from ._inputs import (WHERE, LayerChoiceError, SegmentInputs, image_data, labels_start,
                       parse_label_ids, spatial_layout)
-from ._layers import add_preview, apply_labels, fresh_preview, spatial_transform
+from ._layers import add_preview, fresh_preview, spatial_transform
 from ._loop import AnnotationLoop, key_for
 from ._params import heat_parameter_values, heat_parameter_widgets
+from ._results import NEW_LAYER, ONLY_UNLABELLED, OVERWRITE, ApplyAndCompare
 from ._run import RunController
 from ._shapes import shapes_start
 
 __all__ = ["SegmentWidget"]
 
-NEW_LAYER = "new layer"
-ONLY_UNLABELLED, OVERWRITE = "only unlabelled voxels", "overwrite"
 
 
 class _CancelWhenRemoved(QObject):
@@ -43,7 +41,7 @@ class _CancelWhenRemoved(QObject):
         return False
 
 
-class SegmentWidget(Container):
+class SegmentWidget(ApplyAndCompare, Container):
     """Segment an image from a rough start (Labels or Shapes), live, with undoable Apply.
 
     Parameters
@@ -173,11 +171,6 @@ class SegmentWidget(Container):
         elif is_sample_start(layer):
             self._start.value = layer
             go_to_marked_slice(self._viewer, layer)
-
-    def _compare_options_for(self, reference):
-        """Compare foreground only against an instance reference (one id per object)."""
-        if reference is not None:
-            self._foreground_only.value = is_instance_reference(reference.data)
 
     def _scope_from_start(self, layer):
         """Scope from the sample data's metadata, or ``inside`` once boxes are drawn as the start."""
@@ -376,47 +369,3 @@ class SegmentWidget(Container):
         self.controller.cancel()
         self.loop.unbind_keys()
         self._stop_watching_shapes()  # the layer outlives the widget
-
-    # ---- apply and compare --------------------------------------------------------------------
-    def apply(self):
-        """Write the preview into the target Labels layer (one undo step)."""
-        preview = self._preview
-        if preview is None or preview not in self._viewer.layers or not np.any(preview.data):
-            show_warning("heatseg: nothing to apply; run a segmentation first.")
-            return
-        target = self.target_layer()
-        try:
-            changed = apply_labels(target, np.asarray(preview.data),
-                                   only_unlabelled=self._mode.value == ONLY_UNLABELLED,
-                                   metadata=preview.metadata.get("heatseg"))
-        except LayerChoiceError as exc:
-            show_error(f"heatseg: {exc}")
-            return
-        self._viewer.layers.selection.active = target  # so that Ctrl+Z undoes the Apply
-        self.status.value = f"applied: {changed} voxels changed in {target.name!r} (Ctrl+Z undoes)"
-
-    def target_layer(self, dtype=None):
-        """The 'apply to' layer; for 'new layer', a new Labels layer like the preview (of ``dtype``)."""
-        target, preview = self._target.value, self._preview
-        if target == NEW_LAYER:
-            name = f"{preview.metadata['heatseg']['image']} heatseg"
-            target = self._viewer.add_labels(np.zeros(preview.data.shape, dtype or preview.data.dtype), name=name,
-                                             scale=preview.scale, translate=preview.translate)
-            self._target.value = target
-        return target
-
-    def compare(self):
-        """Print per-label metrics of the preview against the reference layer; against an
-        instance reference, object-level scores too (F1@0.5, mean AP, count error)."""
-        reference, preview = self._reference.value, self._preview
-        if reference is None or preview is None or preview not in self._viewer.layers:
-            show_warning("heatseg: pick a reference Labels layer and run a segmentation first.")
-            return
-        if reference.data.shape != preview.data.shape:
-            show_error(f"heatseg: reference {reference.name!r} has shape {reference.data.shape}, the preview "
-                       f"{preview.data.shape}; pick a reference of the image's shape.")
-            return
-        self.table.value = metrics_text(np.asarray(reference.data), np.asarray(preview.data),
-                                        spacing=tuple(float(s) for s in preview.scale),
-                                        foreground_only=self._foreground_only.value)
-        show_info("heatseg: metrics computed")

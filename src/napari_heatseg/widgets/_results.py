@@ -1,0 +1,68 @@
+"""The dock widget's result section: apply the preview to a Labels layer, compare it with a
+reference. A mixin of :class:`~napari_heatseg.widgets._segment_widget.SegmentWidget`, which
+owns the fields it reads (``_preview``, ``_target``, ``_mode``, ``_reference``,
+``_foreground_only``, ``table``, ``status``, ``_viewer``)."""
+
+import numpy as np
+from napari.utils.notifications import show_error, show_info, show_warning
+
+from ._defaults import is_instance_reference, metrics_text
+from ._inputs import LayerChoiceError
+from ._layers import apply_labels
+
+__all__ = ["NEW_LAYER", "ONLY_UNLABELLED", "OVERWRITE", "ApplyAndCompare"]
+
+NEW_LAYER = "new layer"
+ONLY_UNLABELLED, OVERWRITE = "only unlabelled voxels", "overwrite"
+
+
+class ApplyAndCompare:
+    """Apply and Compare with reference."""
+
+    def _compare_options_for(self, reference):
+        """Compare foreground only against an instance reference (one id per object)."""
+        if reference is not None:
+            self._foreground_only.value = is_instance_reference(reference.data)
+
+    def apply(self):
+        """Write the preview into the target Labels layer (one undo step)."""
+        preview = self._preview
+        if preview is None or preview not in self._viewer.layers or not np.any(preview.data):
+            show_warning("heatseg: nothing to apply; run a segmentation first.")
+            return
+        target = self.target_layer()
+        try:
+            changed = apply_labels(target, np.asarray(preview.data),
+                                   only_unlabelled=self._mode.value == ONLY_UNLABELLED,
+                                   metadata=preview.metadata.get("heatseg"))
+        except LayerChoiceError as exc:
+            show_error(f"heatseg: {exc}")
+            return
+        self._viewer.layers.selection.active = target  # so that Ctrl+Z undoes the Apply
+        self.status.value = f"applied: {changed} voxels changed in {target.name!r} (Ctrl+Z undoes)"
+
+    def target_layer(self, dtype=None):
+        """The 'apply to' layer; for 'new layer', a new Labels layer like the preview (of ``dtype``)."""
+        target, preview = self._target.value, self._preview
+        if target == NEW_LAYER:
+            name = f"{preview.metadata['heatseg']['image']} heatseg"
+            target = self._viewer.add_labels(np.zeros(preview.data.shape, dtype or preview.data.dtype), name=name,
+                                             scale=preview.scale, translate=preview.translate)
+            self._target.value = target
+        return target
+
+    def compare(self):
+        """Print per-label metrics of the preview against the reference layer; against an
+        instance reference, object-level scores too (F1@0.5, mean AP, count error)."""
+        reference, preview = self._reference.value, self._preview
+        if reference is None or preview is None or preview not in self._viewer.layers:
+            show_warning("heatseg: pick a reference Labels layer and run a segmentation first.")
+            return
+        if reference.data.shape != preview.data.shape:
+            show_error(f"heatseg: reference {reference.name!r} has shape {reference.data.shape}, the preview "
+                       f"{preview.data.shape}; pick a reference of the image's shape.")
+            return
+        self.table.value = metrics_text(np.asarray(reference.data), np.asarray(preview.data),
+                                        spacing=tuple(float(s) for s in preview.scale),
+                                        foreground_only=self._foreground_only.value)
+        show_info("heatseg: metrics computed")
