@@ -29,24 +29,27 @@ def test_a_click_alone_starts_an_object():
     assert (labels[big] == 1).mean() > 0.95 and (labels[~big] == 0).mean() > 0.99
 
 
-def test_a_negative_click_removes_a_leaked_region():
+def _leak_and_its_correction():
+    """A click on the large disk with scope 'all' (which takes the look-alike small disk too),
+    then a negative click on the small disk; returns (big, small, grid, first, corrected)."""
     image, big, small, grid = _disks()
     positive = _click(grid, (48, 38)).astype(np.uint8)
     first = hs.segment(image, np.zeros(big.shape, np.uint8), seeds=positive, scope="all")
-    assert first[small].mean() > 0.9  # "all" takes the look-alike too
     corrected = hs.segment(image, np.zeros(big.shape, np.uint8), seeds=positive, scope="all",
                            background=_click(grid, (48, 80)), initial=first)
+    return big, small, grid, first, corrected
+
+
+def test_a_negative_click_removes_a_leaked_region():
+    big, small, grid, first, corrected = _leak_and_its_correction()
+    assert first[small].mean() > 0.9  # "all" takes the look-alike too
     assert corrected[small].mean() < first[small].mean() - 0.5
     assert (corrected[big] == 1).mean() > 0.95  # the object itself is untouched
 
 
 def test_a_correction_never_moves_a_far_boundary():
     """Locality: a click changes the result only near the evidence it brings."""
-    image, big, small, grid = _disks()
-    positive = _click(grid, (48, 38)).astype(np.uint8)
-    first = hs.segment(image, np.zeros(big.shape, np.uint8), seeds=positive, scope="all")
-    corrected = hs.segment(image, np.zeros(big.shape, np.uint8), seeds=positive, scope="all",
-                           background=_click(grid, (48, 80)), initial=first)
+    big, small, grid, first, corrected = _leak_and_its_correction()
     yy, xx = grid
     far = (yy - 48) ** 2 + (xx - 80) ** 2 > 45**2  # beyond the click's reach (3 x its depth + 2 x 5)
     np.testing.assert_array_equal(corrected[far], first[far])
@@ -133,11 +136,7 @@ def test_bad_marks_get_a_clear_error(kwargs, match):
 
 
 def test_near_a_negative_click_the_result_only_shrinks():
-    image, big, small, grid = _disks()
-    positive = _click(grid, (48, 38)).astype(np.uint8)
-    first = hs.segment(image, np.zeros(big.shape, np.uint8), seeds=positive, scope="all")
-    corrected = hs.segment(image, np.zeros(big.shape, np.uint8), seeds=positive, scope="all",
-                           background=_click(grid, (48, 80)), initial=first)
+    big, small, grid, first, corrected = _leak_and_its_correction()
     assert not (corrected.astype(bool) & ~first.astype(bool)).any()
 
 
