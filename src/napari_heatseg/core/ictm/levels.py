@@ -9,26 +9,11 @@ one place where the diffusion time becomes that grid's operator and pull scale
 import numpy as np
 from scipy import ndimage
 
+from ..edge_heat import EdgeHeatOperator
 from ..heat import HeatOperator, separable_filter
 from ..models import moment_change, phase_moments
 
 __all__ = ["Level", "coarse_levels", "resample", "stages"]
-
-
-def edge_weight(image, spacing, edge):
-    """w = 1 - edge + edge / (1 + |grad f|^2 / kappa^2), kappa = median gradient magnitude."""
-    if edge == 0:
-        return None
-    grad2 = np.zeros(image.shape[:-1], dtype=np.float32)
-    for c in range(image.shape[-1]):
-        smooth = ndimage.gaussian_filter(image[..., c], 1.0, mode="reflect")
-        for axis, h in enumerate(spacing):
-            if image.shape[axis] < 2:  # a single slice has no gradient across it
-                continue
-            grad2 += (np.gradient(smooth, axis=axis) / np.float32(h / min(spacing))) ** 2
-    kappa2 = max(float(np.median(grad2)), 1e-6)
-    return (1.0 - edge + edge / (1.0 + grad2 / kappa2)).astype(np.float32)
-
 
 
 class Level:
@@ -48,7 +33,10 @@ class Level:
         Diffusion time in finest voxels squared: the heat operator is ``G_tau`` and the
         boundary term's pull ``scale = sqrt(pi / tau)``.
     edge : float
-        Edge weighting strength (:func:`edge_weight`).
+        Strength of the contrast weighting of the heat operator: 0 diffuses with the plain
+        Gaussian ``G_tau``, more with ``exp(-tau L_w)``
+        (:class:`~napari_heatseg.core.edge_heat.EdgeHeatOperator`), which diffuses less
+        across image edges.
     domain : ndarray of bool, optional
         Where labels may go (None: everywhere).
     variant : {'auto', 'gaussian', 'dct'}
@@ -63,12 +51,11 @@ class Level:
         self.start = start
         self.scope = scope
         self.spacing = spacing
-        self.heat = HeatOperator(start.shape, tau, spacing, variant)
+        self.heat = (EdgeHeatOperator(self.image, tau, spacing, edge) if edge
+                     else HeatOperator(start.shape, tau, spacing, variant))
         self.scale = np.float32(np.sqrt(np.pi / tau))
-        weight = edge_weight(image, spacing, edge)
-        self.sqrt_w = None if weight is None else np.sqrt(weight)
-        self.ones = np.float32(1.0) if weight is None else self.diffuse(np.ones(start.shape, bool))
-        self.total_ones = start.size if weight is None else float(np.sum(self.ones, dtype=np.float64))
+        self.ones = np.float32(1.0)  # both operators keep constants: K 1 = 1
+        self.total_ones = start.size
         self._moments = None
         self._scratch = {}
         self.kept = {}  # arrays derived once per grid (e.g. a scope's per-label region)
@@ -108,10 +95,8 @@ class Level:
         return float(np.sum(field, where=mask, dtype=np.float64))
 
     def diffuse(self, mask, out=None):
-        """sqrt(w) G (sqrt(w) u) for the indicator ``u`` of one phase's boolean ``mask``."""
-        if self.sqrt_w is None:
-            return self.heat(mask, out)
-        return np.multiply(self.sqrt_w, self.heat(self.sqrt_w * mask), out=out)
+        """The heat operator applied to the indicator ``u`` of one phase's boolean ``mask``."""
+        return self.heat(mask, out)
 
 
 

@@ -74,7 +74,10 @@ class HeatParameters:
     model : {'gaussian', 'gmm', 'mean'}
         Region model per phase (:mod:`napari_heatseg.core.models`).
     edge : float in [0, 1]
-        Strength of the edge weighting of the boundary length; 0 turns it off.
+        How much the diffusion slows across image edges, so that boundaries settle on them:
+        the heat operator is ``exp(-tau L_w)`` for the grid's graph Laplacian with weights
+        ``1 - edge + edge exp(-beta |f_i - f_j|^2)`` (GrabCut's contrast term,
+        :mod:`napari_heatseg.core.edge_heat`); 0 is the plain Gaussian.
     max_num_iter : int
         Largest number of iterations at full resolution.
     tol : float
@@ -202,8 +205,8 @@ class HeatParameters:
         per_voxel = 24 + 14 * n_labels + 14 * n_channels
         if self.model == "gmm":
             per_voxel += 4 * int(self.components)
-        if self.edge:
-            per_voxel += 12
+        if self.edge:  # one contrast weight per axis, two recurrence terms and the half step
+            per_voxel += 12 + 4 * len(spatial_shape)
         return int(np.prod(spatial_shape, dtype=np.float64) * per_voxel * 1.15) + 4 * 2**20
 
 

@@ -5,24 +5,26 @@ The segmentation minimises
 
 .. math::
 
-    E(u) = \lambda \sum_i \int u_i D_i(f) + \sqrt{\pi / \tau} \sum_{i<j} \int \sqrt{w}\,u_i\,
-           G_\tau (\sqrt{w}\,u_j),
+    E(u) = \lambda \sum_i \int u_i D_i(f) + \sqrt{\pi / \tau} \sum_{i<j} \int u_i\, K u_j,
 
-where :math:`G_\tau` is the Neumann heat semigroup, :math:`D_i` the region model of phase
-:math:`i` (:mod:`..models`) and :math:`w \in (0, 1]` an optional edge weight (1 away from
-image edges). The second term tends to the (edge-weighted) boundary length as
-:math:`\tau \to 0`. One iteration refits the models, computes
+where :math:`K` is the heat semigroup at time :math:`\tau` with reflecting borders: the
+Gaussian :math:`G_\tau` (``edge=0``) or :math:`\exp(-\tau L_w)` for the contrast-weighted
+graph Laplacian of the image (:mod:`..edge_heat`), which diffuses less across image edges,
+so that a boundary there costs less (GrabCut's contrast-sensitive pairwise term, [3]_).
+:math:`D_i` is the region model of phase :math:`i` (:mod:`..models`). The second term tends
+to the (contrast-weighted) boundary length as :math:`\tau \to 0`. One iteration refits the
+models, computes
 
 .. math::
 
-    \phi_i = \lambda D_i - \sqrt{\pi/\tau}\,\sqrt{w}\,G_\tau(\sqrt{w}\,u_i)
+    \phi_i = \lambda D_i - \sqrt{\pi/\tau}\,K u_i
 
 and moves every pixel to the phase with the smallest :math:`\phi_i` (:mod:`.step`).
-:math:`\sqrt{w} G \sqrt{w}` is symmetric positive definite, so the interaction term is
-concave and this linearise-and-minimise step never increases :math:`E`; fixing the user's
-marks keeps it so (the step minimises voxel by voxel). A step that would increase it
-(rounding, a mixture model's subsampling, the connectivity of ``scope="object"``) ends the
-iteration instead, so the reported energy is non-increasing by construction.
+:math:`K` is symmetric positive semi-definite, so the interaction term is concave and this
+linearise-and-minimise step never increases :math:`E`; fixing the user's marks keeps it so
+(the step minimises voxel by voxel). A step that would increase it (rounding, a mixture
+model's subsampling, the connectivity of ``scope="object"``) ends the iteration instead, so
+the reported energy is non-increasing by construction.
 
 References
 ----------
@@ -30,6 +32,8 @@ References
        image segmentation", J. Comput. Phys. 350 (2017). :DOI:`10.1016/j.jcp.2017.08.020`
 .. [2] S. Esedoglu, F. Otto, "Threshold dynamics for networks with arbitrary surface
        tensions", Comm. Pure Appl. Math. 68 (2015). :DOI:`10.1002/cpa.21527`
+.. [3] C. Rother, V. Kolmogorov, A. Blake, "GrabCut: interactive foreground extraction using
+       iterated graph cuts", ACM Trans. Graphics 23(3) (2004).
 """
 
 from dataclasses import replace

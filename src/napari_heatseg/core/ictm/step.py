@@ -1,7 +1,7 @@
 r"""One step of threshold dynamics: refit the region models, diffuse, decide, apply the scope.
 
-With ``d_k = sqrt(w) G sqrt(w) u_k`` for the label phases and ``d_0 = ones - sum_k d_k``
-(``ones``: the operator applied to 1), a voxel compares
+With ``d_k = K u_k`` for the label phases (``K`` the level's heat operator, which keeps
+constants) and ``d_0 = ones - sum_k d_k``, a voxel compares
 
 .. math::
 
@@ -17,7 +17,7 @@ negative): only the label phases are diffused. The energy of the state,
 takes the data term from the phases' moments for quadratic models (no pass over the image).
 
 Two decisions exist and give the same phases bit for bit: the compiled two-phase loop of
-:mod:`.kernels` (two grey quadratic phases, no edge weight) and the numpy one for everything
+:mod:`.kernels` (two grey quadratic phases) and the numpy one for everything
 else; :func:`choose_decision` picks one per level.
 """
 
@@ -80,14 +80,14 @@ class Problem:
 
 def choose_decision(level, problem, decision="auto"):
     """``"compiled"`` where the compiled two-phase loop applies (two grey phases with
-    quadratic models, no edge weight), else ``"numpy"``; ``decision`` forces one (the
+    quadratic models), else ``"numpy"``; ``decision`` forces one (the
     compiled loop is refused where it does not apply)."""
     if decision not in DECISIONS:
         raise ValueError(f"unknown decision {decision!r}; choose one of {', '.join(DECISIONS)}.")
-    applies = (problem.n_phases == 2 and level.sqrt_w is None and problem.models[0].from_moments
+    applies = (problem.n_phases == 2 and problem.models[0].from_moments
                and level.image.shape[-1] == 1)
     if decision == "compiled" and not applies:
-        raise ValueError("the compiled decision needs two grey phases with a quadratic model and edge=0.")
+        raise ValueError("the compiled decision needs two grey phases with a quadratic model.")
     return "compiled" if applies and decision != "numpy" else "numpy"
 
 
