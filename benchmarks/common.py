@@ -45,6 +45,7 @@ class SetSpec:
 
 SETS = {
     "natural2d_grabcut": SetSpec("natural2d_grabcut", None, "box", "inside"),
+    "natural2d_coco_mval": SetSpec("natural2d_coco_mval", None, "box", "inside"),
     "nuclei2d_dsb2018": SetSpec("nuclei2d_dsb2018", None, "nuclei", "all"),
     "nuclei_stardist_demo": SetSpec("nuclei_stardist_demo", ("nuclei2d_dsb2018",), "nuclei", "all"),
     "brain1": SetSpec("mri3d_pyradiomics", ("brain1",), "ball", "object"),
