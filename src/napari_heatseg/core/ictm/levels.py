@@ -54,8 +54,6 @@ class Level:
         self.heat = (EdgeHeatOperator(self.image, tau, spacing, edge) if edge
                      else HeatOperator(start.shape, tau, spacing, variant))
         self.scale = np.float32(np.sqrt(np.pi / tau))
-        self.ones = np.float32(1.0)  # both operators keep constants: K 1 = 1
-        self.total_ones = start.size
         self._moments = None
         self._scratch = {}
         self.kept = {}  # arrays derived once per grid (e.g. a scope's per-label region)

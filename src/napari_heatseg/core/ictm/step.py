@@ -1,7 +1,7 @@
 r"""One step of threshold dynamics: refit the region models, diffuse, decide, apply the scope.
 
 With ``d_k = K u_k`` for the label phases (``K`` the level's heat operator, which keeps
-constants) and ``d_0 = ones - sum_k d_k``, a voxel compares
+constants, ``K 1 = 1``) and ``d_0 = 1 - sum_k d_k``, a voxel compares
 
 .. math::
 
@@ -118,8 +118,8 @@ def label_masks(level, phases, n_labels):
 
 
 def interaction_energy(level, phases, masks, diffused):
-    """The boundary term ``s/2 (<1, ones> - kept)`` of the state, with ``kept = sum_k <u_k,
-    d_k>`` over every phase (phase 0 through ``d_0 = ones - sum_k d_k``). A sum over voxels,
+    """The boundary term ``s/2 (<1, 1> - kept)`` of the state, with ``kept = sum_k <u_k,
+    d_k>`` over every phase (phase 0 through ``d_0 = 1 - sum_k d_k``). A sum over voxels,
     so the chunked backend adds it up over blocks. Two phases sum in one compiled pass,
     whichever decision the level uses."""
     if len(diffused) == 1:
@@ -130,10 +130,11 @@ def interaction_energy(level, phases, masks, diffused):
         own = [level.inner(d, m) for d, m in zip(diffused, masks)]
         cross = [level.inner(labelled, m) for m in masks]
         labelled_sum = float(np.sum(labelled, dtype=np.float64))
-    # <u_0, d_0> = <u_0, ones> - <1, labelled> + sum_{k>0} <u_k, labelled>
-    background = level.total_ones - sum(level.inner(level.ones, m) for m in masks)
+    # <u_0, d_0> = <u_0, 1> - <1, labelled> + sum_{k>0} <u_k, labelled>
+    size = phases.size
+    background = size - sum(np.count_nonzero(m) for m in masks)
     kept = sum(own) + background - labelled_sum + sum(cross)
-    return 0.5 * float(level.scale) * (level.total_ones - kept)
+    return 0.5 * float(level.scale) * (size - kept)
 
 
 def decide(level, problem, costs, diffused, allowed, coefficients, dtype):
@@ -149,12 +150,12 @@ def _decide_numpy(level, problem, costs, diffused, allowed, dtype):
     """Phases minimising ``psi`` through numpy (any number of phases, every model)."""
     differences, baseline = problem.differences(level, costs)
     scale, pull = level.scale, level.scratch("pull")
-    if len(diffused) == 1:  # d_1 - d_0 = 2 d_1 - ones
+    if len(diffused) == 1:  # d_1 - d_0 = 2 d_1 - 1
         np.multiply(diffused[0], 2 * scale, out=pull)
         differences[0] -= pull
-        differences[0] += scale * level.ones
+        differences[0] += scale
     else:
-        rest = np.subtract(level.ones, sum(diffused), out=level.scratch("rest"))
+        rest = np.subtract(np.float32(1.0), sum(diffused), out=level.scratch("rest"))
         for difference, d in zip(differences, diffused):
             np.subtract(d, rest, out=pull)
             pull *= scale
