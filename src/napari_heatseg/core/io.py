@@ -204,7 +204,8 @@ def colour_axis(path, image, start=None):
     would say, told from the file itself so that a folder may mix grey and colour images.
 
     Colour means: a 2D picture file (png, jpg, bmp) with 3 or 4 channels, a tif stored as RGB
-    (its photometric tag), or any image with one more axis of 3 or 4 values than the start.
+    (its photometric tag), a NRRD, MetaImage or DICOM file of 3 or 4 components per voxel, or
+    any image with one more axis of 3 or 4 values than the start.
     """
     image = np.asarray(image)
     colourful = image.ndim >= 3 and image.shape[-1] in (3, 4)
@@ -215,6 +216,10 @@ def colour_axis(path, image, start=None):
     kind = suffix(Path(path))
     if kind in _PICTURES:
         return -1 if image.ndim == 3 else None
+    if kind in MEDICAL or kind == DICOM_FOLDER:  # ITK's pixels of several components (RGB) come last
+        from .medical_io import read_geometry
+
+        return -1 if len(read_geometry(path).spacing) == image.ndim - 1 else None
     if kind in (".tif", ".tiff"):
         import tifffile
 

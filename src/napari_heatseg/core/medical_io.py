@@ -27,9 +27,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .io import HeatsegIOError
+from .io import DICOM_FOLDER, HeatsegIOError, suffix
 
-__all__ = ["Geometry", "holds_dicom", "medical_shape", "read_geometry", "read_medical", "write_medical"]
+__all__ = ["Geometry", "holds_dicom", "medical_shape", "read_geometry", "read_medical", "simpleitk", "write_medical"]
 
 INSTALL = 'pip install "napari-heatseg[medical]"'
 
@@ -106,11 +106,14 @@ class Geometry:
         return np.diag([-1.0, -1.0, 1.0, 1.0]) @ affine
 
 
-def _simpleitk(path, doing="read"):
+def simpleitk(path, doing="read"):
+    """The SimpleITK module, imported now; without it, a :class:`~napari_heatseg.core.io.HeatsegIOError`
+    naming ``path`` and the extra to install."""
     try:
         import SimpleITK
     except ImportError:
-        kind = "a DICOM series" if Path(path).is_dir() else f"{Path(path).suffix or 'this'} files"
+        kind = suffix(path)
+        kind = "a DICOM series" if kind == DICOM_FOLDER else f"{kind} files"
         raise HeatsegIOError(f"{path}: heatseg needs SimpleITK to {doing} {kind}; install it with `{INSTALL}`.") from None
     return SimpleITK
 
@@ -178,7 +181,7 @@ def read_medical(path):
         unreadable.
     """
     path = Path(path)
-    sitk = _simpleitk(path)
+    sitk = simpleitk(path)
     with _itk_errors(path, "read this DICOM series" if path.is_dir() else "read this file"):
         if path.is_dir():
             reader = sitk.ImageSeriesReader()
@@ -205,7 +208,7 @@ def read_geometry(path):
     For a DICOM series, the slice spacing is ITK's: the distance between the first and the
     last slice over the number of gaps (what :func:`read_medical` gives).
     """
-    sitk = _simpleitk(path)
+    sitk = simpleitk(path)
     with _itk_errors(path, "read its header"):
         reader, files = _information(sitk, path)
         if files is None or len(files) == 1:
@@ -219,7 +222,7 @@ def read_geometry(path):
 
 def medical_shape(path):
     """``(shape, dtype)`` of the array :func:`read_medical` would return, from the header(s) only."""
-    sitk = _simpleitk(path)
+    sitk = simpleitk(path)
     with _itk_errors(path, "read its header"):
         reader, files = _information(sitk, path)
     size = list(reader.GetSize()[::-1])
@@ -236,7 +239,7 @@ def write_medical(path, labels, geometry):
     The caller (:func:`napari_heatseg.core.outputs.write_labels`) writes to a temporary file
     and renames it; this only writes.
     """
-    sitk = _simpleitk(path, "write")
+    sitk = simpleitk(path, "write")
     labels = np.asarray(labels)
     if len(geometry.spacing) != labels.ndim:
         raise ValueError(f"{path}: the labels have {labels.ndim} axes (shape {labels.shape}) but the geometry "

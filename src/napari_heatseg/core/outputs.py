@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from .io import _DICOM_FILE, _ONE_FILE, _READ_ONLY, DICOM_FOLDER, MEDICAL, HeatsegIOError, suffix
-from .medical_io import Geometry, read_geometry, write_medical
+from .medical_io import Geometry, read_geometry, simpleitk, write_medical
 
 __all__ = ["ZARR_COMPLETE", "atomic_write", "check_labels_format", "check_separate", "check_target",
            "check_zarr_target", "describe_os_error", "remove_stale_parts", "write_labels", "write_zarr",
@@ -231,8 +231,9 @@ def write_labels(path, labels, *, spacing=None, overwrite=False, like=None):
                 f"{labels.min()}..{labels.max()}; write them as .tif or .npy.")
         labels = labels.astype(np.uint8 if labels.max() < 256 else np.uint16)
     geometry = _input_geometry(like, kind) if kind in (*MEDICAL, ".nii", ".nii.gz") else None
-    if kind in MEDICAL and geometry is None:
-        geometry = Geometry.from_spacing(spacing, labels.ndim)
+    if kind in MEDICAL:
+        simpleitk(path, "write")  # its absence is said about path, not about the temporary file
+        geometry = geometry or Geometry.from_spacing(spacing, labels.ndim)
 
     def write(tmp):
         if kind in (".tif", ".tiff"):
