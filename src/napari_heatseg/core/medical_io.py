@@ -234,16 +234,13 @@ def medical_shape(path):
 
 
 def write_medical(path, labels, geometry):
-    """Write ``labels`` (array order) to the ``.nrrd`` or ``.mha`` file ``path``, compressed, with ``geometry``.
+    """Write ``labels`` (array order) to the ``.nrrd`` or ``.mha`` file ``path``, compressed, with ``geometry``
+    (of as many axes as ``labels``).
 
-    The caller (:func:`napari_heatseg.core.outputs.write_labels`) writes to a temporary file
-    and renames it; this only writes.
+    The caller (:func:`napari_heatseg.core.outputs.write_labels`) checks the labels and the
+    geometry, writes to a temporary file and renames it; this only writes.
     """
     sitk = simpleitk(path, "write")
-    labels = np.asarray(labels)
-    if len(geometry.spacing) != labels.ndim:
-        raise ValueError(f"{path}: the labels have {labels.ndim} axes (shape {labels.shape}) but the geometry "
-                         f"to write them with has {len(geometry.spacing)}; give labels of the image's shape.")
     image = geometry._to_itk(sitk.GetImageFromArray(labels, isVector=False))
     try:
         sitk.WriteImage(image, str(path), useCompression=True)

@@ -234,6 +234,9 @@ def write_labels(path, labels, *, spacing=None, overwrite=False, like=None):
     if kind in MEDICAL:
         simpleitk(path, "write")  # its absence is said about path, not about the temporary file
         geometry = geometry or Geometry.from_spacing(spacing, labels.ndim)
+    if geometry is not None and len(geometry.spacing) != labels.ndim:
+        raise ValueError(f"{path}: the labels have {labels.ndim} axes (shape {labels.shape}) but the geometry of "
+                         f"{like} has {len(geometry.spacing)}; give labels of the image's spatial shape.")
 
     def write(tmp):
         if kind in (".tif", ".tiff"):
