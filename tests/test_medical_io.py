@@ -5,6 +5,7 @@ all differ in length, so that a swapped axis, a spacing in the wrong order or a 
 direction fails a test.
 """
 
+import locale
 import os
 import subprocess
 import sys
@@ -52,7 +53,19 @@ def _itk(array, *, spacing=SPACING_XYZ, origin=ORIGIN_XYZ, direction=None):
 
 
 def _write_dicom_series(image, folder, positions=None):
-    """One DICOM file per slice of the SimpleITK ``image``, with the tags GDCM sorts and places by."""
+    """One DICOM file per slice of the SimpleITK ``image``, with the tags GDCM sorts and places by.
+
+    GDCM's writer leaves the process in the C locale (ASCII text for later subprocesses in this
+    pytest run), so the locale is put back.
+    """
+    saved = locale.setlocale(locale.LC_ALL)
+    try:
+        return _write_slices(image, folder, positions)
+    finally:
+        locale.setlocale(locale.LC_ALL, saved)
+
+
+def _write_slices(image, folder, positions):
     folder.mkdir()
     writer = sitk.ImageFileWriter()
     writer.KeepOriginalImageUIDOn()  # keep the series UID set below, so the slices form one series
@@ -116,6 +129,8 @@ def test_a_dicom_series_is_read_in_slice_order_with_its_geometry(tmp_path):
     np.testing.assert_array_equal(data, array)
     assert spacing == pytest.approx((3.0, 0.7, 0.5))
     assert stored_shape(folder) == ((3, 20, 24), np.dtype(np.int16))
+    np.testing.assert_array_equal(read_image(folder / "slice002.dcm")[0], array)  # any file: its whole series
+    assert read_geometry(folder / "slice001.dcm") == read_geometry(folder)
     header_only, (_, full_read) = read_geometry(folder), read_medical(folder)
     assert header_only.spacing == pytest.approx(full_read.spacing)
     np.testing.assert_allclose(header_only.origin, full_read.origin, atol=1e-6)
@@ -177,7 +192,8 @@ def test_labels_without_a_medical_input_are_axis_aligned_with_the_spacing(tmp_pa
     out = write_labels(tmp_path / "l.nrrd", labels, spacing=(2.0, 0.5, 0.25))
     written = sitk.ReadImage(str(out))
     assert written.GetSpacing() == pytest.approx((0.25, 0.5, 2.0))
-    assert written.GetOrigin() == pytest.approx((0, 0, 0)) and written.GetDirection() == pytest.approx(np.eye(3).ravel())
+    assert written.GetOrigin() == pytest.approx((0, 0, 0))
+    assert written.GetDirection() == pytest.approx(np.eye(3).ravel())
     back, spacing = read_image(out)
     np.testing.assert_array_equal(back, labels)
     assert spacing == pytest.approx((2.0, 0.5, 0.25))
@@ -295,14 +311,16 @@ def test_napari_reader_gives_the_spacing_as_scale_and_the_geometry(tmp_path, sca
     from napari_heatseg._reader import get_reader
 
     array, _, _, image = scan
-    for path in (_write(image, tmp_path / "v.nrrd"), _write_dicom_series(_itk(array[:3]), tmp_path / "series")):
+    series = _write_dicom_series(_itk(array[:3]), tmp_path / "series")
+    for path, name in ((_write(image, tmp_path / "v.nrrd"), "v"), (series / "slice001.dcm", "series")):
         (data, kwargs, layer_type), = _napari_reader(path)
         assert layer_type == "image" and kwargs["scale"] == pytest.approx((3.0, 0.7, 0.5))
+        assert data.shape == (6 if name == "v" else 3, 20, 24) and kwargs["name"] == name
         geometry = Geometry(**kwargs["metadata"]["geometry"])
         assert geometry.origin == pytest.approx(ORIGIN_XYZ[::-1], abs=1e-6)
         np.testing.assert_allclose(np.reshape(_direction_xyz(), (3, 3))[::-1, ::-1], geometry.direction, atol=1e-6)
     assert get_reader(str(tmp_path / "v.tif")) is None  # napari's own readers take the rest
-    assert get_reader(str(tmp_path)) is None  # a folder without .dcm files
+    assert get_reader(str(series)) is None  # folders are napari's (it would ask about every folder otherwise)
     assert get_reader([str(tmp_path / "v.nrrd")] * 2) is None  # a stack of files is not one volume
 
 
@@ -316,13 +334,15 @@ def test_napari_reader_with_several_components(tmp_path, components, layer_optio
     assert layer_option in kwargs
 
 
-def test_the_manifest_offers_the_reader():
+def test_the_manifest_offers_the_reader_for_files_only():
     from npe2 import PluginManager
 
     pm = PluginManager.instance()
     pm.discover()
-    for path in ("scan.nrrd", "scan.NHDR", "scan.mha", "scan.mhd", str(Path(__file__).parent)):
+    for path in ("scan.nrrd", "scan.NHDR", "scan.mha", "scan.mhd", "slice1.dcm"):
         assert "napari-heatseg" in {r.plugin_name for r in pm.iter_compatible_readers([path])}, path
+    folder = str(Path(__file__).parent)
+    assert "napari-heatseg" not in {r.plugin_name for r in pm.iter_compatible_readers([folder])}
 
 
 @pytest.mark.gui
@@ -340,8 +360,6 @@ def test_clear_errors(tmp_path, scan):
     with pytest.raises(HeatsegIOError, match="unsupported file type; use one of .*\\.nrrd.*DICOM series"):
         read_image(tmp_path / "scan.xyz")
     series = _write_dicom_series(scan[3][:, :, :2], tmp_path / "series")
-    with pytest.raises(HeatsegIOError, match="one file of a DICOM series; give the folder"):
-        read_image(series / "slice000.dcm")
     (tmp_path / "empty").mkdir()
     with pytest.raises(HeatsegIOError, match="empty: is a folder without a DICOM series"):
         read_image(tmp_path / "empty")
@@ -362,6 +380,7 @@ def test_clear_errors(tmp_path, scan):
 def test_two_series_in_one_folder_are_refused(tmp_path, scan):
     folder = _write_dicom_series(scan[3][:, :, :2], tmp_path / "two")
     other = _write_dicom_series(scan[3][:, :, 2:4], tmp_path / "other")
+    saved = locale.setlocale(locale.LC_ALL)  # GDCM's writer changes it (see _write_dicom_series)
     for path in other.iterdir():  # the same file names would overwrite: rename, and give it a new series UID
         plane = sitk.ReadImage(str(path))
         plane.SetMetaData("0020|000e", "1.2.826.0.1.3680043.2.1125.9.18")
@@ -369,8 +388,12 @@ def test_two_series_in_one_folder_are_refused(tmp_path, scan):
         writer.KeepOriginalImageUIDOn()
         writer.SetFileName(str(folder / f"b_{path.name}"))
         writer.Execute(plane)
-    with pytest.raises(HeatsegIOError, match="holds 2 DICOM series .*own folder"):
+    locale.setlocale(locale.LC_ALL, saved)
+    with pytest.raises(HeatsegIOError, match="holds 2 DICOM series .*give one file of the series.*own folder"):
         read_image(folder)
+    volume = sitk.GetArrayFromImage(scan[3])
+    np.testing.assert_array_equal(read_image(folder / "slice001.dcm")[0], volume[:2])  # a file names its series
+    np.testing.assert_array_equal(read_image(folder / "b_slice001.dcm")[0], volume[2:4])
 
 
 def test_without_simpleitk_the_error_names_the_extra(tmp_path, scan, monkeypatch):

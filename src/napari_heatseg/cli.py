@@ -300,8 +300,9 @@ def _parser():
 
     seg = sub.add_parser("segment", help="segment one image from a start mask", epilog=heat_parameters_help(),
                          formatter_class=argparse.RawDescriptionHelpFormatter)
-    seg.add_argument("image", help="image file (.tif, .npy, .nii, .nii.gz, .nrrd, .nhdr, .mha, .mhd, 2D .png/.jpg/.bmp), "
-                                   "a folder holding one DICOM series, or a .zarr volume (segmented by chunks)")
+    seg.add_argument("image", help="image file (.tif, .npy, .nii, .nii.gz, .nrrd, .nhdr, .mha, .mhd, 2D .png/.jpg/"
+                                   ".bmp), a DICOM series (its folder, or one of its .dcm files), or a .zarr volume "
+                                   "(segmented by chunks)")
     seg.add_argument("--start", required=True, help="start labels, same spatial shape as the image")
     seg.add_argument("-o", "--output", required=True,
                      help="output label file (.tif, .npy, .nii, .nii.gz, .nrrd, .mha, 2D .png); .nrrd, .mha and "

@@ -1,11 +1,12 @@
 """Reading images and starts; the file types and their suffixes.
 
 Readers: tif (tifffile), npy (numpy), NIfTI (``.nii``/``.nii.gz``, nibabel), NRRD
-(``.nrrd``/``.nhdr``), MetaImage (``.mha``/``.mhd``) and a folder holding one DICOM series
-(SimpleITK, :mod:`napari_heatseg.core.medical_io`), and the 2D picture formats png, jpg and
-bmp (imageio). Labels are written (by :mod:`napari_heatseg.core.outputs`) as tif, npy,
-NIfTI, NRRD (``.nrrd``), MetaImage (``.mha``) or png, never in a lossy format, never as two
-files (``.nhdr``, ``.mhd``) and never as DICOM. Voxel spacing is taken from the file where it
+(``.nrrd``/``.nhdr``), MetaImage (``.mha``/``.mhd``) and DICOM series (a folder holding one,
+or any one of its ``.dcm`` files; SimpleITK, :mod:`napari_heatseg.core.medical_io`), and the
+2D picture formats png, jpg and bmp (imageio). Labels are written (by
+:mod:`napari_heatseg.core.outputs`) as tif, npy, NIfTI, NRRD (``.nrrd``), MetaImage
+(``.mha``) or png, never in a lossy format, never as two files (``.nhdr``, ``.mhd``) and never
+as DICOM. Voxel spacing is taken from the file where it
 has one:
 
 - tif: the ``spacing_zyx`` shaped metadata (as written by :func:`write_labels`), else
@@ -23,14 +24,14 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["DICOM_FOLDER", "HeatsegIOError", "MEDICAL", "SUFFIXES", "colour_axis", "grey_start", "label_suffix", "read_image", "stem", "stored_shape",
-           "suffix"]
+__all__ = ["DICOM", "DICOM_FOLDER", "HeatsegIOError", "MEDICAL", "SUFFIXES", "colour_axis", "grey_start",
+           "label_suffix", "read_image", "stem", "stored_shape", "suffix"]
 
 SUFFIXES = (".tif", ".tiff", ".npy", ".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd", ".png", ".jpg", ".jpeg",
             ".bmp")
 MEDICAL = (".nrrd", ".nhdr", ".mha", ".mhd")  # read with SimpleITK, with their geometry
 DICOM_FOLDER = ""  # the suffix of a folder holding a DICOM series: it has none
-_DICOM_FILE = ".dcm"  # one slice of a series: the series is read from its folder
+DICOM = (DICOM_FOLDER, ".dcm")  # a DICOM series, named by its folder or by any one of its files
 _PICTURES = (".png", ".jpg", ".jpeg", ".bmp")  # 2D, read with imageio
 _READ_ONLY = (".jpg", ".jpeg", ".bmp")  # lossy or 8-bit only: labels go to png instead
 _ONE_FILE = {".nhdr": ".nrrd", ".mhd": ".mha"}  # header + data file: labels go to the one-file form
@@ -46,7 +47,7 @@ def suffix(path, *, labels=False):
     lossy or 8-bit picture types, the two-file ones and DICOM cannot be (for the last two,
     :func:`~napari_heatseg.core.outputs.write_labels` says why)."""
     name = Path(path).name.lower()
-    for s in sorted((*SUFFIXES, _DICOM_FILE), key=len, reverse=True):
+    for s in sorted((*SUFFIXES, *DICOM[1:]), key=len, reverse=True):
         if name.endswith(s):
             return s
     if Path(path).is_dir():
@@ -66,7 +67,7 @@ def label_suffix(path):
     """Suffix to write the labels of the image ``path`` with: its own; png for jpg and bmp, the
     one-file form for ``.nhdr`` and ``.mhd`` (``.nrrd``, ``.mha``), ``.nrrd`` for a DICOM series."""
     kind = suffix(path)
-    if kind == DICOM_FOLDER:
+    if kind in DICOM:
         return ".nrrd"
     return ".png" if kind in _READ_ONLY else _ONE_FILE.get(kind, kind)
 
@@ -147,7 +148,8 @@ def read_image(path):
     path : str or Path
         A ``.tif``/``.tiff``, ``.npy``, ``.nii``/``.nii.gz``, ``.nrrd``/``.nhdr``,
         ``.mha``/``.mhd``, ``.png``, ``.jpg``/``.jpeg`` or ``.bmp`` file (the pictures are
-        2D, colour ones with channels last), or a folder holding one DICOM series.
+        2D, colour ones with channels last), or a DICOM series: the folder holding it, or
+        any one of its ``.dcm`` files.
 
     Returns
     -------
@@ -165,8 +167,6 @@ def read_image(path):
     kind = suffix(path)
     if not path.exists():
         raise HeatsegIOError(f"{path}: no such file; check the path.")
-    if kind == _DICOM_FILE:
-        raise HeatsegIOError(f"{path}: is one file of a DICOM series; give the folder that holds the series.")
     if path.is_dir() and kind != DICOM_FOLDER:
         raise HeatsegIOError(f"{path}: is a folder, not an image file.")
     if not os.access(path, os.R_OK):
@@ -180,7 +180,7 @@ def read_image(path):
             import imageio.v3 as iio
 
             image, spacing = iio.imread(path), None
-        elif kind in MEDICAL or kind == DICOM_FOLDER:
+        elif kind in MEDICAL or kind in DICOM:
             from .medical_io import read_medical
 
             image, geometry = read_medical(path)
@@ -216,7 +216,7 @@ def colour_axis(path, image, start=None):
     kind = suffix(Path(path))
     if kind in _PICTURES:
         return -1 if image.ndim == 3 else None
-    if kind in MEDICAL or kind == DICOM_FOLDER:  # ITK's pixels of several components (RGB) come last
+    if kind in MEDICAL or kind in DICOM:  # ITK's pixels of several components (RGB) come last
         from .medical_io import read_geometry
 
         return -1 if len(read_geometry(path).spacing) == image.ndim - 1 else None
@@ -262,7 +262,7 @@ def stored_shape(path):
 
             header = nibabel.load(str(path)).header
             return tuple(header.get_data_shape())[::-1], np.dtype(header.get_data_dtype())
-        if kind in MEDICAL or kind == DICOM_FOLDER:
+        if kind in MEDICAL or kind in DICOM:
             from .medical_io import medical_shape
 
             return medical_shape(path)

@@ -3,8 +3,9 @@
 ITK's readers and writers carry a volume's geometry (origin, direction cosines, spacing) the
 way Slicer and ITK-SNAP read it, so heatseg reads these formats with SimpleITK, an optional
 dependency (``pip install "napari-heatseg[medical]"``), imported only when such a file is
-read or written. Files: ``.nrrd``/``.nhdr`` (NRRD), ``.mha``/``.mhd`` (MetaImage), and a
-folder holding one DICOM series (sorted by GDCM along the slice normal, as Slicer does).
+read or written. Files: ``.nrrd``/``.nhdr`` (NRRD), ``.mha``/``.mhd`` (MetaImage), and DICOM
+series, named by the folder holding one or by any one of its ``.dcm`` files (the slices
+sorted by GDCM along the slice normal, as Slicer does).
 
 Axis order
 ----------
@@ -27,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .io import DICOM_FOLDER, HeatsegIOError, suffix
+from .io import DICOM, HeatsegIOError, suffix
 
 __all__ = ["Geometry", "holds_dicom", "medical_shape", "read_geometry", "read_medical", "simpleitk", "write_medical"]
 
@@ -113,8 +114,9 @@ def simpleitk(path, doing="read"):
         import SimpleITK
     except ImportError:
         kind = suffix(path)
-        kind = "a DICOM series" if kind == DICOM_FOLDER else f"{kind} files"
-        raise HeatsegIOError(f"{path}: heatseg needs SimpleITK to {doing} {kind}; install it with `{INSTALL}`.") from None
+        kind = "a DICOM series" if kind in DICOM else f"{kind} files"
+        raise HeatsegIOError(f"{path}: heatseg needs SimpleITK to {doing} {kind}; install it with "
+                             f"`{INSTALL}`.") from None
     return SimpleITK
 
 
@@ -141,8 +143,24 @@ def holds_dicom(folder):
     return folder.is_dir() and any(p.suffix.lower() == ".dcm" and p.is_file() for p in folder.iterdir())
 
 
-def _series_files(sitk, folder):
-    """The files of the one DICOM series in ``folder``, in slice order (GDCM's sort along the normal)."""
+def _is_series(path):
+    return suffix(path) in DICOM
+
+
+def _series_files(sitk, path):
+    """The files of a DICOM series in slice order (GDCM's sort along the normal): of the one series in
+    the folder ``path``, or of the series the file ``path`` belongs to, in its folder."""
+    path = Path(path)
+    if not path.is_dir():
+        reader = sitk.ImageFileReader()
+        reader.SetFileName(str(path))
+        reader.ReadImageInformation()
+        if not reader.HasMetaDataKey("0020|000e"):
+            raise HeatsegIOError(f"{path}: has no series instance UID (0020,000e), so its series cannot be found; "
+                                 f"give the folder that holds the series.")
+        return sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(path.parent),
+                                                              reader.GetMetaData("0020|000e").strip(" \0"))
+    folder = path
     warnings_shown = sitk.ProcessObject.GetGlobalWarningDisplay()
     sitk.ProcessObject.SetGlobalWarningDisplay(False)  # "No Series were found" is said below, once
     try:
@@ -154,17 +172,19 @@ def _series_files(sitk, folder):
                              f"image file.")
     if len(series) > 1:
         raise HeatsegIOError(f"{folder}: holds {len(series)} DICOM series ({', '.join(series[:3])}"
-                             f"{', ...' if len(series) > 3 else ''}); move each series into its own folder.")
+                             f"{', ...' if len(series) > 3 else ''}); give one file of the series you mean, or move "
+                             f"each series into its own folder.")
     return sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(folder), series[0])
 
 
 def read_medical(path):
-    """Read a NRRD or MetaImage file, or the DICOM series in a folder, with its geometry.
+    """Read a NRRD or MetaImage file, or a DICOM series, with its geometry.
 
     Parameters
     ----------
     path : str or Path
-        A ``.nrrd``, ``.nhdr``, ``.mha`` or ``.mhd`` file, or a folder holding one DICOM series.
+        A ``.nrrd``, ``.nhdr``, ``.mha`` or ``.mhd`` file; or a DICOM series: a folder holding
+        one, or any one of its ``.dcm`` files (the series is read from the file's folder).
 
     Returns
     -------
@@ -177,13 +197,14 @@ def read_medical(path):
     Raises
     ------
     HeatsegIOError
-        SimpleITK is not installed, the folder holds no series or several, or the file is
+        SimpleITK is not installed, the folder holds no series or several, or a file is
         unreadable.
     """
     path = Path(path)
     sitk = simpleitk(path)
-    with _itk_errors(path, "read this DICOM series" if path.is_dir() else "read this file"):
-        if path.is_dir():
+    series = _is_series(path)
+    with _itk_errors(path, "read this DICOM series" if series else "read this file"):
+        if series:
             reader = sitk.ImageSeriesReader()
             reader.SetFileNames(_series_files(sitk, path))
             image = reader.Execute()
@@ -195,7 +216,7 @@ def read_medical(path):
 def _information(sitk, path):
     """``(reader, files)``: a reader that read the header of ``path`` (a DICOM folder's first file), and
     the series' files (None for one file)."""
-    files = _series_files(sitk, path) if Path(path).is_dir() else None
+    files = _series_files(sitk, path) if _is_series(path) else None
     reader = sitk.ImageFileReader()
     reader.SetFileName(files[0] if files else str(path))
     reader.ReadImageInformation()

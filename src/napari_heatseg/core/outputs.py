@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .io import _DICOM_FILE, _ONE_FILE, _READ_ONLY, DICOM_FOLDER, MEDICAL, HeatsegIOError, suffix
+from .io import _ONE_FILE, _READ_ONLY, DICOM, MEDICAL, HeatsegIOError, suffix
 from .medical_io import Geometry, read_geometry, simpleitk, write_medical
 
 __all__ = ["ZARR_COMPLETE", "atomic_write", "check_labels_format", "check_separate", "check_target",
@@ -173,7 +173,7 @@ def check_labels_format(path):
         raise HeatsegIOError(
             f"{path}: {kind} keeps its voxels in a second file, which cannot be written and renamed into place "
             f"with the header as one; write the labels as {_ONE_FILE[kind]} (the same format in one file).")
-    if kind in (_DICOM_FILE, DICOM_FOLDER):
+    if kind in DICOM:
         raise HeatsegIOError(
             f"{path}: heatseg does not write DICOM; write the labels as .nrrd or .nii.gz, which keep the series' "
             f"origin, direction and spacing, so that they open aligned with it in Slicer and ITK-SNAP.")
@@ -186,7 +186,7 @@ def _input_geometry(like, kind):
     and of a NIfTI input for NRRD and MetaImage labels (NIfTI labels copy its header instead)."""
     if isinstance(like, Geometry):
         return like
-    copied = (*MEDICAL, DICOM_FOLDER, *((".nii", ".nii.gz") if kind in MEDICAL else ()))
+    copied = (*MEDICAL, *DICOM, *((".nii", ".nii.gz") if kind in MEDICAL else ()))
     if like is not None and suffix(like) in copied:
         return read_geometry(like)
     return None
