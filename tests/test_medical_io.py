@@ -186,6 +186,14 @@ def test_labels_keep_the_input_geometry(tmp_path, scan, image_name, labels_name)
     np.testing.assert_array_equal(read_image(out)[0], labels)
 
 
+def test_nrrd_labels_of_a_nifti_input_keep_its_geometry(tmp_path, scan):
+    pytest.importorskip("nibabel")
+    _, truth, _, image = scan
+    source = _write(image, tmp_path / "v.nii.gz")  # ITK writes the NIfTI affine (RAS) from its LPS geometry
+    out = write_labels(tmp_path / "l.nrrd", truth, like=source)
+    _assert_same_geometry(sitk.ReadImage(str(out)), sitk.ReadImage(str(source)))
+
+
 def test_labels_without_a_medical_input_are_axis_aligned_with_the_spacing(tmp_path):
     labels = np.zeros((4, 6, 8), np.uint16)
     labels[1:3, 2:4, 3:6] = 700
