@@ -108,7 +108,8 @@ def _make_folder(path, flag, *, parents=False):
 
 def _cmd_segment(args):
     from napari_heatseg.core.batch import dask_client, segment_file
-    from napari_heatseg.core.outputs import check_separate, check_target, remove_stale_parts, write_labels
+    from napari_heatseg.core.outputs import (check_labels_format, check_separate, check_target, remove_stale_parts,
+                                             write_labels)
 
     outputs = [("-o", args.output)] + ([("--overlay", args.overlay)] if args.overlay is not None else [])
     check_separate(outputs, [("IMAGE", args.image), ("--start", args.start)])
@@ -126,6 +127,7 @@ def _cmd_segment(args):
     if output.parent.is_dir():
         remove_stale_parts(output.parent, [output.name])  # left by a killed run; a live run's are kept
     check_target(output, args.overwrite)  # fail before the work, not after
+    check_labels_format(output)
     t0 = time.perf_counter()
     slices = settings["stack"] is not None
     workers = args.workers if settings["stack"] == "independent" else 1
@@ -298,9 +300,15 @@ def _parser():
 
     seg = sub.add_parser("segment", help="segment one image from a start mask", epilog=heat_parameters_help(),
                          formatter_class=argparse.RawDescriptionHelpFormatter)
-    seg.add_argument("image", help="image file (.tif, .npy, .nii, .nii.gz, 2D .png/.jpg/.bmp), or a .zarr volume (segmented by chunks)")
+    seg.add_argument("image", help="image file (.tif, .npy, .nii, .nii.gz, .nrrd, .nhdr, .mha, .mhd, 2D .png/.jpg/"
+                                   ".bmp), a DICOM series (its folder, or one of its .dcm files), or a .zarr volume "
+                                   "(segmented by chunks)")
     seg.add_argument("--start", required=True, help="start labels, same spatial shape as the image")
-    seg.add_argument("-o", "--output", required=True, help="output label file (.tif, .npy, .nii, .nii.gz, 2D .png)")
+    seg.add_argument("-o", "--output", required=True,
+                     help="output label file (.tif, .npy, .nii, .nii.gz, .nrrd, .mha, 2D .png); .nrrd, .mha and "
+                          ".nii.gz keep the origin, direction and spacing of a NRRD, MetaImage or DICOM image, so "
+                          "the labels open aligned in Slicer and ITK-SNAP; for a DICOM series write .nrrd or "
+                          ".nii.gz (DICOM is not written)")
     seg.add_argument("--workers", type=int, default=1,
                      help="with --stack independent: segment slices in parallel on a local dask cluster")
     seg.add_argument("--overlay", metavar="PNG", default=None,
@@ -312,7 +320,7 @@ def _parser():
     seg.set_defaults(run=_cmd_segment)
 
     batch = sub.add_parser("batch", help="segment every image of a folder (resumable, in parallel)")
-    batch.add_argument("input_dir", help="folder of images")
+    batch.add_argument("input_dir", help="folder of images (and of DICOM series, a sub-folder of .dcm files each)")
     batch.add_argument("-o", "--output", required=True, help="output folder (outputs keep the input names)")
     batch.add_argument("--start", help="one start file shared by every image")
     batch.add_argument("--start-dir", help="folder of starts, matched to images by name")

@@ -28,6 +28,7 @@ from . import api
 from ._memory import estimate_memory, refuse_if_too_big
 from .io import (SUFFIXES, HeatsegIOError, colour_axis, grey_start, label_suffix, read_image, stem, stored_shape,
                  suffix)
+from .medical_io import holds_dicom
 from .outputs import atomic_write, check_separate, write_labels
 
 __all__ = ["CONNECT_TIMEOUT", "dask_client", "find_inputs", "make_jobs", "output_path", "run_job", "run_jobs",
@@ -38,7 +39,8 @@ CONNECT_TIMEOUT = "10s"  # how long dask_client tries to reach a scheduler
 
 
 def find_inputs(folder):
-    """Images in ``folder`` (not hidden), sorted by name.
+    """Images in ``folder`` (not hidden), sorted by name: files, and sub-folders of ``.dcm`` files
+    (one DICOM series each, whose labels go to ``name.nrrd``).
 
     A sub-folder named like an image (``x.tif/``) is listed too, so that it fails as a job
     with its reason instead of being passed over in silence.
@@ -46,15 +48,17 @@ def find_inputs(folder):
     folder = Path(folder)
     if not folder.is_dir():
         raise HeatsegIOError(f"{folder}: input folder not found; pass a folder of images.")
-    files = [path for path in sorted(folder.iterdir())
-             if not path.name.startswith(".") and any(path.name.lower().endswith(s) for s in SUFFIXES)]
+    files = [path for path in sorted(folder.iterdir()) if not path.name.startswith(".")
+             and (any(path.name.lower().endswith(s) for s in SUFFIXES) or holds_dicom(path))]
     if not files:
-        raise HeatsegIOError(f"{folder}: no image files ({', '.join(SUFFIXES)}) in this folder.")
+        raise HeatsegIOError(f"{folder}: no image files ({', '.join(SUFFIXES)}) or folders of .dcm files in "
+                             f"this folder.")
     return files
 
 
 def output_path(image_path, out_dir):
-    """Where the labels of ``image_path`` go: same name in ``out_dir`` (a jpg's or bmp's as png)."""
+    """Where the labels of ``image_path`` go: same name in ``out_dir`` (a jpg's or bmp's as png, an
+    ``.nhdr``'s as ``.nrrd``, an ``.mhd``'s as ``.mha``, a DICOM series' as ``.nrrd``)."""
     kind = label_suffix(image_path)
     name = Path(image_path).name if kind == suffix(image_path) else stem(image_path) + kind
     return Path(out_dir) / name

@@ -1,13 +1,19 @@
 """Reading images and starts; the file types and their suffixes.
 
-Readers: tif (tifffile), npy (numpy), NIfTI (``.nii``/``.nii.gz``, nibabel) and the 2D
-picture formats png, jpg and bmp (imageio). Labels are written (by
-:mod:`napari_heatseg.core.outputs`) as tif, npy, NIfTI or png, never in a lossy format.
-Voxel spacing is taken from the file where it has one:
+Readers: tif (tifffile), npy (numpy), NIfTI (``.nii``/``.nii.gz``, nibabel), NRRD
+(``.nrrd``/``.nhdr``), MetaImage (``.mha``/``.mhd``) and DICOM series (a folder holding one,
+or any one of its ``.dcm`` files; SimpleITK, :mod:`napari_heatseg.core.medical_io`), and the
+2D picture formats png, jpg and bmp (imageio). Labels are written (by
+:mod:`napari_heatseg.core.outputs`) as tif, npy, NIfTI, NRRD (``.nrrd``), MetaImage
+(``.mha``) or png, never in a lossy format, never as two files (``.nhdr``, ``.mhd``) and never
+as DICOM. Voxel spacing is taken from the file where it
+has one:
 
 - tif: the ``spacing_zyx`` shaped metadata (as written by :func:`write_labels`), else
   ImageJ's ``spacing`` (z) with the X/YResolution tags, else OME physical sizes;
-- NIfTI: the header zooms, reversed to (z, y, x) since the array is read as (z, y, x).
+- NIfTI: the header zooms, reversed to (z, y, x) since the array is read as (z, y, x);
+- NRRD, MetaImage, DICOM: ITK's spacing, reversed to (z, y, x) likewise (the origin and
+  direction are read again from the input when its labels are written).
 
 Every failure is a :class:`HeatsegIOError` (an ``OSError``) whose message names the file, the
 problem and the fix.
@@ -18,12 +24,17 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["HeatsegIOError", "SUFFIXES", "colour_axis", "grey_start", "label_suffix", "read_image", "stem", "stored_shape",
-           "suffix"]
+__all__ = ["DICOM", "DICOM_FOLDER", "HeatsegIOError", "MEDICAL", "SUFFIXES", "colour_axis", "grey_start",
+           "label_suffix", "read_image", "stem", "stored_shape", "suffix"]
 
-SUFFIXES = (".tif", ".tiff", ".npy", ".nii", ".nii.gz", ".png", ".jpg", ".jpeg", ".bmp")
+SUFFIXES = (".tif", ".tiff", ".npy", ".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd", ".png", ".jpg", ".jpeg",
+            ".bmp")
+MEDICAL = (".nrrd", ".nhdr", ".mha", ".mhd")  # read with SimpleITK, with their geometry
+DICOM_FOLDER = ""  # the suffix of a folder holding a DICOM series: it has none
+DICOM = (DICOM_FOLDER, ".dcm")  # a DICOM series, named by its folder or by any one of its files
 _PICTURES = (".png", ".jpg", ".jpeg", ".bmp")  # 2D, read with imageio
 _READ_ONLY = (".jpg", ".jpeg", ".bmp")  # lossy or 8-bit only: labels go to png instead
+_ONE_FILE = {".nhdr": ".nrrd", ".mhd": ".mha"}  # header + data file: labels go to the one-file form
 
 
 class HeatsegIOError(OSError):
@@ -31,14 +42,19 @@ class HeatsegIOError(OSError):
 
 
 def suffix(path, *, labels=False):
-    """The supported suffix of ``path`` (``'.nii.gz'`` counts as one), or raise; ``labels``:
-    a file to write labels to, which the lossy or 8-bit picture types cannot be."""
+    """The supported suffix of ``path`` (``'.nii.gz'`` counts as one; :data:`DICOM_FOLDER` for a
+    folder not named like an image), or raise; ``labels``: a file to write labels to, which the
+    lossy or 8-bit picture types, the two-file ones and DICOM cannot be (for the last two,
+    :func:`~napari_heatseg.core.outputs.write_labels` says why)."""
     name = Path(path).name.lower()
-    for s in sorted(SUFFIXES, key=len, reverse=True):
+    for s in sorted((*SUFFIXES, *DICOM[1:]), key=len, reverse=True):
         if name.endswith(s):
             return s
-    allowed = [s for s in SUFFIXES if not (labels and s in _READ_ONLY)]
-    raise HeatsegIOError(f"{path}: unsupported file type; use one of {', '.join(allowed)}.")
+    if Path(path).is_dir():
+        return DICOM_FOLDER
+    allowed = [s for s in SUFFIXES if not (labels and (s in _READ_ONLY or s in _ONE_FILE))]
+    series = "" if labels else " or a folder holding a DICOM series"
+    raise HeatsegIOError(f"{path}: unsupported file type; use one of {', '.join(allowed)}{series}.")
 
 
 def stem(path):
@@ -48,9 +64,12 @@ def stem(path):
 
 
 def label_suffix(path):
-    """Suffix to write the labels of the image ``path`` with: its own, png for jpg and bmp."""
+    """Suffix to write the labels of the image ``path`` with: its own; png for jpg and bmp, the
+    one-file form for ``.nhdr`` and ``.mhd`` (``.nrrd``, ``.mha``), ``.nrrd`` for a DICOM series."""
     kind = suffix(path)
-    return ".png" if kind in _READ_ONLY else kind
+    if kind in DICOM:
+        return ".nrrd"
+    return ".png" if kind in _READ_ONLY else _ONE_FILE.get(kind, kind)
 
 
 def _tif_spacing(tif, ndim):
@@ -127,13 +146,15 @@ def read_image(path):
     Parameters
     ----------
     path : str or Path
-        A ``.tif``/``.tiff``, ``.npy``, ``.nii``/``.nii.gz``, ``.png``, ``.jpg``/``.jpeg``
-        or ``.bmp`` file (the pictures are 2D, colour ones with channels last).
+        A ``.tif``/``.tiff``, ``.npy``, ``.nii``/``.nii.gz``, ``.nrrd``/``.nhdr``,
+        ``.mha``/``.mhd``, ``.png``, ``.jpg``/``.jpeg`` or ``.bmp`` file (the pictures are
+        2D, colour ones with channels last), or a DICOM series: the folder holding it, or
+        any one of its ``.dcm`` files.
 
     Returns
     -------
     image : ndarray
-        The array as stored (NIfTI: axes reversed to (z, y, x)).
+        The array as stored (NIfTI, NRRD, MetaImage, DICOM: axes reversed to (z, y, x)).
     spacing : tuple of float or None
         Voxel size per axis from the file's metadata, or None if it has none.
 
@@ -146,7 +167,7 @@ def read_image(path):
     kind = suffix(path)
     if not path.exists():
         raise HeatsegIOError(f"{path}: no such file; check the path.")
-    if path.is_dir():
+    if path.is_dir() and kind != DICOM_FOLDER:
         raise HeatsegIOError(f"{path}: is a folder, not an image file.")
     if not os.access(path, os.R_OK):
         raise HeatsegIOError(f"{path}: not readable (permission denied); fix its permissions.")
@@ -159,6 +180,11 @@ def read_image(path):
             import imageio.v3 as iio
 
             image, spacing = iio.imread(path), None
+        elif kind in MEDICAL or kind in DICOM:
+            from .medical_io import read_medical
+
+            image, geometry = read_medical(path)
+            spacing = geometry.spacing
         else:
             image, spacing = _read_nifti(path)
     except HeatsegIOError:
@@ -178,7 +204,8 @@ def colour_axis(path, image, start=None):
     would say, told from the file itself so that a folder may mix grey and colour images.
 
     Colour means: a 2D picture file (png, jpg, bmp) with 3 or 4 channels, a tif stored as RGB
-    (its photometric tag), or any image with one more axis of 3 or 4 values than the start.
+    (its photometric tag), a NRRD, MetaImage or DICOM file of 3 or 4 components per voxel, or
+    any image with one more axis of 3 or 4 values than the start.
     """
     image = np.asarray(image)
     colourful = image.ndim >= 3 and image.shape[-1] in (3, 4)
@@ -189,6 +216,10 @@ def colour_axis(path, image, start=None):
     kind = suffix(Path(path))
     if kind in _PICTURES:
         return -1 if image.ndim == 3 else None
+    if kind in MEDICAL or kind in DICOM:  # ITK's pixels of several components (RGB) come last
+        from .medical_io import read_geometry
+
+        return -1 if len(read_geometry(path).spacing) == image.ndim - 1 else None
     if kind in (".tif", ".tiff"):
         import tifffile
 
@@ -213,7 +244,7 @@ def grey_start(start, spatial_shape):
 
 def stored_shape(path):
     """``(shape, dtype)`` of the array in an image file, read from its header only (tif, npy,
-    NIfTI), so that a run that cannot fit in memory is refused before the file is read; None
+    NIfTI, NRRD, MetaImage, DICOM), so that a run that cannot fit in memory is refused before the file is read; None
     where the header does not say or cannot be read (the reader then reports the problem)."""
     try:
         kind = suffix(path)
@@ -231,6 +262,10 @@ def stored_shape(path):
 
             header = nibabel.load(str(path)).header
             return tuple(header.get_data_shape())[::-1], np.dtype(header.get_data_dtype())
+        if kind in MEDICAL or kind in DICOM:
+            from .medical_io import medical_shape
+
+            return medical_shape(path)
     except Exception:  # noqa: BLE001 - any failure here is the reader's to report, with its message
         return None
     return None

@@ -22,10 +22,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .io import _READ_ONLY, HeatsegIOError, suffix
+from .io import _ONE_FILE, _READ_ONLY, DICOM, MEDICAL, HeatsegIOError, suffix
+from .medical_io import Geometry, read_geometry, simpleitk, write_medical
 
-__all__ = ["ZARR_COMPLETE", "atomic_write", "check_separate", "check_target", "check_zarr_target",
-           "describe_os_error", "remove_stale_parts", "write_labels", "write_zarr", "zarr_is_complete"]
+__all__ = ["ZARR_COMPLETE", "atomic_write", "check_labels_format", "check_separate", "check_target",
+           "check_zarr_target", "describe_os_error", "remove_stale_parts", "write_labels", "write_zarr",
+           "zarr_is_complete"]
 
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)
@@ -162,6 +164,34 @@ def describe_os_error(exc, path=None, doing=None):
     return f"{path}: {what}; {remedy}" if path is not None else f"{what}; {remedy}"
 
 
+def check_labels_format(path):
+    """The suffix of the labels file ``path``, or raise if heatseg does not write labels in that format."""
+    kind = suffix(path, labels=True)
+    if kind in _READ_ONLY:
+        raise HeatsegIOError(f"{path}: {kind} cannot hold labels exactly; write them as .png or .tif.")
+    if kind in _ONE_FILE:
+        raise HeatsegIOError(
+            f"{path}: {kind} keeps its voxels in a second file, which cannot be written and renamed into place "
+            f"with the header as one; write the labels as {_ONE_FILE[kind]} (the same format in one file).")
+    if kind in DICOM:
+        raise HeatsegIOError(
+            f"{path}: heatseg does not write DICOM; write the labels as .nrrd or .nii.gz, which keep the series' "
+            f"origin, direction and spacing, so that they open aligned with it in Slicer and ITK-SNAP.")
+    return kind
+
+
+def _input_geometry(like, kind):
+    """The geometry of ``like`` to write labels of suffix ``kind`` with, or None: that of a NRRD,
+    MetaImage or DICOM input (or the :class:`~napari_heatseg.core.medical_io.Geometry` given),
+    and of a NIfTI input for NRRD and MetaImage labels (NIfTI labels copy its header instead)."""
+    if isinstance(like, Geometry):
+        return like
+    copied = (*MEDICAL, *DICOM, *((".nii", ".nii.gz") if kind in MEDICAL else ()))
+    if like is not None and suffix(like) in copied:
+        return read_geometry(like)
+    return None
+
+
 def write_labels(path, labels, *, spacing=None, overwrite=False, like=None):
     """Write a label image atomically, in the format given by ``path``'s suffix.
 
@@ -169,33 +199,44 @@ def write_labels(path, labels, *, spacing=None, overwrite=False, like=None):
     ----------
     path : str or Path
         ``.tif``/``.tiff`` (zlib-compressed, spacing in the ``spacing_zyx`` metadata),
-        ``.npy``, ``.nii``/``.nii.gz`` or ``.png`` (2D labels up to 65535).
+        ``.npy``, ``.nii``/``.nii.gz``, ``.nrrd`` or ``.mha`` (compressed, with origin,
+        direction and spacing; needs SimpleITK) or ``.png`` (2D labels up to 65535).
     labels : ndarray
-        The labels to write.
+        The labels to write, in array (z, y, x) order.
     spacing : sequence of float, optional
-        Voxel size per axis, stored where the format allows.
+        Voxel size per axis, stored where the format allows (when ``like`` gives none).
     overwrite : bool
         Replace an existing file. Without it an existing file raises.
-    like : str or Path, optional
-        For NIfTI: copy the affine and header of this NIfTI input.
+    like : str, Path or Geometry, optional
+        The input the labels belong to. NIfTI output: the affine and header of a NIfTI
+        input are copied; NIfTI, NRRD or MetaImage output: the origin, direction and
+        spacing of a NRRD, MetaImage or DICOM input (NRRD, MetaImage: of a NIfTI input
+        too), or the :class:`~napari_heatseg.core.medical_io.Geometry` given, so that the
+        labels open aligned with it in Slicer and ITK-SNAP. Its spacing wins over
+        ``spacing``.
 
     Returns
     -------
     Path
         The written file.
     """
-    kind = suffix(path, labels=True)
+    kind = check_labels_format(path)
     labels = np.asarray(labels)
     if labels.dtype == bool:
         labels = labels.astype(np.uint8)
-    if kind in _READ_ONLY:
-        raise HeatsegIOError(f"{path}: {kind} cannot hold labels exactly; write them as .png or .tif.")
     if kind == ".png":
         if labels.ndim != 2 or labels.min() < 0 or labels.max() > 65535:
             raise HeatsegIOError(
                 f"{path}: png holds 2D labels from 0 to 65535, got shape {labels.shape} with values "
                 f"{labels.min()}..{labels.max()}; write them as .tif or .npy.")
         labels = labels.astype(np.uint8 if labels.max() < 256 else np.uint16)
+    geometry = _input_geometry(like, kind) if kind in (*MEDICAL, ".nii", ".nii.gz") else None
+    if kind in MEDICAL:
+        simpleitk(path, "write")  # its absence is said about path, not about the temporary file
+        geometry = geometry or Geometry.from_spacing(spacing, labels.ndim)
+    if geometry is not None and len(geometry.spacing) != labels.ndim:
+        raise ValueError(f"{path}: the labels have {labels.ndim} axes (shape {labels.shape}) but the geometry of "
+                         f"{like} has {len(geometry.spacing)}; give labels of the image's spatial shape.")
 
     def write(tmp):
         if kind in (".tif", ".tiff"):
@@ -210,11 +251,15 @@ def write_labels(path, labels, *, spacing=None, overwrite=False, like=None):
             import imageio.v3 as iio
 
             iio.imwrite(tmp, labels, extension=".png")
+        elif kind in MEDICAL:
+            write_medical(tmp, labels, geometry)
         else:
             import nibabel
 
             data = labels.transpose(tuple(range(labels.ndim))[::-1])
-            if like is not None and suffix(like) in (".nii", ".nii.gz"):
+            if geometry is not None:  # a NRRD, MetaImage or DICOM input's geometry, in NIfTI's RAS terms
+                image = nibabel.Nifti1Image(data, geometry.nifti_affine())
+            elif like is not None and suffix(like) in (".nii", ".nii.gz"):
                 ref = nibabel.load(str(like))
                 image = nibabel.Nifti1Image(data, ref.affine, ref.header)
                 image.set_data_dtype(data.dtype)
