@@ -39,7 +39,7 @@ class Prepared:
         grey image stored as RGB is grey); C = 1 if no channel varies.
     valid : (...) bool ndarray
         True where every channel of the input was finite.
-    phases : (...) int32 ndarray
+    phases : (...) uint8 or int32 ndarray
         The start as compact phase indices: 0 = unmarked, k = ``label_values[k-1]``.
     label_values : (K,) ndarray
         The start's label values, sorted, in the start's dtype (bool stays bool).

@@ -53,14 +53,14 @@ def check_start(prepared, stacklevel=3):
         kind, threshold = graded
         label = prepared.label_values[-1:]
         above = prepared.label_values > threshold
-        phases = above[np.maximum(prepared.phases - 1, 0)] & (prepared.phases > 0)
+        phases = above[np.maximum(prepared.phases, 1) - 1] & (prepared.phases > 0)
         warnings.warn(
             f"`start` has {prepared.n_labels} distinct values that look like {kind}, not "
             f"{prepared.n_labels} labels; it was binarised: values above half its maximum "
             f"(above {threshold:g}) became one label, {label[0]}, and the rest unmarked. To "
             f"choose yourself, pass integer labels (for example (start > {threshold:g}) * "
             f"{label[0]}).", UserWarning, stacklevel=stacklevel)
-        prepared = replace(prepared, phases=phases.astype(np.int32), label_values=label)
+        prepared = replace(prepared, phases=phases.astype(np.uint8), label_values=label)
     return replace(prepared, scope=resolve_scope(prepared))
 
 

@@ -9,7 +9,7 @@ to the start's values and dtype. Each check raises a ``TypeError`` (wrong kind o
 
 import numpy as np
 
-__all__ = ["check_labels_have_data", "check_start_labels", "refuse_labels_without_data", "restore_labels"]
+__all__ = ["check_labels_have_data", "check_start_labels", "phase_dtype", "refuse_labels_without_data", "restore_labels"]
 
 
 def check_start_labels(start, spatial_shape, raw_shape, channel_axis):
@@ -17,7 +17,7 @@ def check_start_labels(start, spatial_shape, raw_shape, channel_axis):
 
     Returns
     -------
-    phases : int32 ndarray
+    phases : uint8 ndarray (int32 from 256 labels on, :func:`phase_dtype`)
         The start's labels as phase indices 1..K (0 = unmarked).
     values : ndarray
         The K label values, sorted, in the start's dtype (``[True]`` for a bool start).
@@ -28,7 +28,7 @@ def check_start_labels(start, spatial_shape, raw_shape, channel_axis):
                          f"{tuple(spatial_shape)}{given}." + _shape_hint(tuple(raw_shape), start.shape, channel_axis))
     if start.dtype == bool:
         values = np.array([True]) if start.any() else np.array([], dtype=bool)
-        phases = start.astype(np.int32)
+        phases = start.astype(np.uint8)
     else:
         _check_label_dtype(start)
         if start.dtype.kind != "u" and np.any(start < 0):
@@ -37,10 +37,11 @@ def check_start_labels(start, spatial_shape, raw_shape, channel_axis):
                 f"positive integers for labels."
             )
         values = _label_values(start)
+        dtype = phase_dtype(values.size)
         if np.array_equal(values, np.arange(1, values.size + 1)):  # already compact: 1, 2, ...
-            phases = start.astype(np.int32)
+            phases = start.astype(dtype)
         else:
-            phases = np.zeros(start.shape, dtype=np.int32)
+            phases = np.zeros(start.shape, dtype=dtype)
             marked = start != 0
             phases[marked] = np.searchsorted(values, start[marked]) + 1
     if values.size == 0:
@@ -67,10 +68,21 @@ def _shape_hint(raw_shape, start_shape, channel_axis):
     return " Draw the start on the same grid as the image (same shape, no channel axis)."
 
 
+def phase_dtype(n_labels):
+    """The smallest integer type of phase maps with ``n_labels`` labels (one byte up to 255:
+    a volume's start then costs a byte per voxel, not four)."""
+    return np.uint8 if n_labels < 256 else np.int32
+
+
+_COUNTED_AT_ONCE = 2**22  # voxels per bincount: its index copy stays small
+
+
 def _label_values(start):
     """The distinct nonzero values of a non-negative label array, sorted, in its dtype."""
     if start.dtype.kind in "ui" and start.size and start.max() < 2**16:  # counting beats sorting
-        counts = np.bincount(start.ravel().astype(np.intp, copy=False))[1:]
+        flat, length = start.ravel(), int(start.max()) + 1
+        counts = sum(np.bincount(flat[i:i + _COUNTED_AT_ONCE], minlength=length)
+                     for i in range(0, flat.size, _COUNTED_AT_ONCE))[1:]
         return (np.flatnonzero(counts) + 1).astype(start.dtype)  # the start's dtype, byte order included
     values = np.unique(start)
     return values[values != 0]

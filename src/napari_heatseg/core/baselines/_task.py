@@ -116,8 +116,9 @@ class Task:
         return far
 
     def marker_image(self):
-        """Seeds with background seeds as phase ``n_labels + 1`` (0 = unknown)."""
-        markers = self.seeds.copy()
+        """Seeds with background seeds as phase ``n_labels + 1`` (0 = unknown), as int32
+        (room for the extra phase, and for -1 where a method wants 'inactive')."""
+        markers = self.seeds.astype(np.int32)
         markers[self.background_seeds() & (markers == 0)] = self.n_labels + 1
         return markers
 

@@ -42,7 +42,7 @@ from ..inputs import _as_array, _check_spacing, supported_float_type, warn_const
 from ..models import phase_moments
 from ..outputs import check_zarr_target, write_zarr
 from ..scope import Scope
-from ..start_labels import check_start_labels, refuse_labels_without_data
+from ..start_labels import check_start_labels, phase_dtype, refuse_labels_without_data
 from .levels import Level
 from .params import HeatParameters
 from .step import Problem, choose_decision, decide, interaction_energy, label_masks
@@ -268,11 +268,11 @@ def segment_chunked(image, start, *, out, spacing=None, scope="all", chunks=None
     # the start: prepare's checks on its distinct values, then compact phases
     distinct = np.unique(start.compute() if start.size <= 1 << 24 else da.unique(start).compute())
     _, values = check_start_labels(_as_array(distinct, "start"), distinct.shape, distinct.shape, None)
-    phase_dtype = np.uint8 if len(values) < 256 else np.int32
+    dtype = phase_dtype(len(values))
     lookup = values.astype(np.int64) if values.dtype != bool else np.array([1])
     phases0 = start.map_blocks(
-        lambda b: np.where(b != 0, np.searchsorted(lookup, b.astype(np.int64)) + 1, 0).astype(phase_dtype),
-        dtype=phase_dtype)
+        lambda b: np.where(b != 0, np.searchsorted(lookup, b.astype(np.int64)) + 1, 0).astype(dtype),
+        dtype=dtype)
 
     # normalisation: exact global percentiles
     work_dtype = supported_float_type(image.dtype if image.dtype != bool else np.uint8)
@@ -294,7 +294,7 @@ def segment_chunked(image, start, *, out, spacing=None, scope="all", chunks=None
     try:
         stores = [workdir / f"phases{i}.zarr" for i in range(3)]
         for path in stores:
-            _new_store(path, image.shape, chunk_shape, phase_dtype)
+            _new_store(path, image.shape, chunk_shape, dtype)
         da.to_zarr(phases0, str(stores[0]), overwrite=True, compute=True)
         final = stores[0]
         if vmin == vmax:  # no contrast: the start, as in memory

@@ -98,7 +98,7 @@ def _run(prepared, scope, params, iter_callback, decision, initial):
     tau = params.tau / finest**2
     problem = Problem(prepared.n_labels, prepared.image.shape[-1], params)
     if prepared.n_labels < 256:  # phase maps of one byte: a quarter of the memory traffic
-        prepared = replace(prepared, phases=prepared.phases.astype(np.uint8))
+        prepared = replace(prepared, phases=prepared.phases.astype(np.uint8, copy=False))
     phases = scope.fix(prepared.phases.copy() if initial is None else initial.astype(prepared.phases.dtype))
     shape, crop = phases.shape, None
     domain = scope.domain(prepared, spacing, params.reach, params.min_std)
@@ -132,7 +132,8 @@ def _solve(prepared, scope, domain, problem, phases, spacing, tau, params, coars
     levels = coarse_levels(prepared, scope, domain, spacing, tau, params.edge,
                            [factors for factors, _ in plan], [stage_tau for _, stage_tau in plan])
     result = None
-    for coarse in levels:
+    while levels:  # each coarse grid is let go once done (a volume's coarse grids add up)
+        coarse = levels.pop(0)
         # the coarser stage's answer, unless it lost a label: then restart from the mark
         result = coarse.start if result is None else resample(result, coarse.start.shape, order=0)
         if not _has_every_label(result, prepared.n_labels):
@@ -140,6 +141,7 @@ def _solve(prepared, scope, domain, problem, phases, spacing, tau, params, coars
         for _, result, _ in iterate(coarse, problem, _with_marks(coarse, result), params.max_num_iter,
                                     params.tol, decision):
             pass
+        del coarse
     if result is not None:
         upsampled = resample(result, phases.shape, order=0)
         if _has_every_label(upsampled, prepared.n_labels):
