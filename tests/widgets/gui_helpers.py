@@ -78,3 +78,11 @@ def iou(a, b, valid=None):
     if valid is not None:
         a, b = a & valid, b & valid
     return (a & b).sum() / (a | b).sum()
+
+
+def metrics_shown(widget):
+    """``(column titles, rows of cell texts)`` as the metrics table shows them."""
+    view = widget.table.native
+    columns = [view.horizontalHeaderItem(c).text() for c in range(view.columnCount())]
+    rows = [[view.item(r, c).text() for c in range(view.columnCount())] for r in range(view.rowCount())]
+    return columns, rows

@@ -1,19 +1,40 @@
 """The dock widget's result section: apply the preview to a Labels layer, compare it with a
 reference. A mixin of :class:`~napari_heatseg.widgets._segment_widget.SegmentWidget`, which
 owns the fields it reads (``_preview``, ``_target``, ``_mode``, ``_reference``,
-``_foreground_only``, ``table``, ``status``, ``_viewer``)."""
+``_foreground_only``, ``table``, ``object_scores``, ``status``, ``_viewer``) and reports
+errors through its ``report_error``."""
 
 import numpy as np
-from napari.utils.notifications import show_error, show_info, show_warning
+from magicgui.widgets import Label, Table
+from napari.utils.notifications import show_warning
+from qtpy.QtWidgets import QAbstractScrollArea, QHeaderView
 
-from ._defaults import is_instance_reference, metrics_text
+from ._defaults import is_instance_reference, metrics_rows
 from ._inputs import LayerChoiceError
 from ._layers import apply_labels
+from ._loop import key_for
 
-__all__ = ["NEW_LAYER", "ONLY_UNLABELLED", "OVERWRITE", "ApplyAndCompare"]
+__all__ = ["NEW_LAYER", "ONLY_UNLABELLED", "OVERWRITE", "ApplyAndCompare", "metrics_widgets"]
 
 NEW_LAYER = "new layer"
 ONLY_UNLABELLED, OVERWRITE = "only unlabelled voxels", "overwrite"
+
+
+def metrics_widgets():
+    """The metrics table (one row per label, read-only, as wide as the dock) and the line
+    of object scores under it (shown against an instance reference)."""
+    table = Table(label="metrics")
+    table.read_only = True
+    view = table.native
+    view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+    view.horizontalHeader().setMinimumSectionSize(20)
+    view.verticalHeader().setVisible(False)
+    view.setSizeAdjustPolicy(QAbstractScrollArea.SizeAdjustPolicy.AdjustToContents)
+    view.setMaximumHeight(160)
+    objects = Label(value="")
+    objects.native.setWordWrap(True)
+    objects.visible = False
+    return table, objects
 
 
 class ApplyAndCompare:
@@ -36,10 +57,12 @@ class ApplyAndCompare:
                                    only_unlabelled=self._mode.value == ONLY_UNLABELLED,
                                    metadata=preview.metadata.get("heatseg"))
         except LayerChoiceError as exc:
-            show_error(f"heatseg: {exc}")
+            self.report_error(exc)
             return
         self._viewer.layers.selection.active = target  # so that Ctrl+Z undoes the Apply
-        self.status.value = f"applied: {changed} voxels changed in {target.name!r} (Ctrl+Z undoes)"
+        preview.visible = False  # the result is in the target now: what is seen is what was applied
+        self.status.value = (f"applied: {changed} voxels changed in {target.name!r} (Ctrl+Z undoes); "
+                             f"preview hidden ({key_for('toggle_preview')} shows it)")
 
     def target_layer(self, dtype=None):
         """The 'apply to' layer; for 'new layer', a new Labels layer like the preview (of ``dtype``)."""
@@ -59,10 +82,13 @@ class ApplyAndCompare:
             show_warning("heatseg: pick a reference Labels layer and run a segmentation first.")
             return
         if reference.data.shape != preview.data.shape:
-            show_error(f"heatseg: reference {reference.name!r} has shape {reference.data.shape}, the preview "
-                       f"{preview.data.shape}; pick a reference of the image's shape.")
+            self.report_error(f"reference {reference.name!r} has shape {reference.data.shape}, the preview "
+                              f"{preview.data.shape}; pick a reference of the image's shape.")
             return
-        self.table.value = metrics_text(np.asarray(reference.data), np.asarray(preview.data),
-                                        spacing=tuple(float(s) for s in preview.scale),
-                                        foreground_only=self._foreground_only.value)
-        show_info("heatseg: metrics computed")
+        columns, rows, objects = metrics_rows(np.asarray(reference.data), np.asarray(preview.data),
+                                              spacing=tuple(float(s) for s in preview.scale),
+                                              foreground_only=self._foreground_only.value)
+        self.table.value = {"data": rows, "index": list(range(1, len(rows) + 1)), "columns": columns}
+        self.object_scores.value = objects
+        self.object_scores.visible = bool(objects)
+        self.status.value = f"compared with {reference.name!r}: {len(rows)} label(s) in the table"

@@ -49,11 +49,42 @@ class Update(NamedTuple):
     done: int  # finished slices (slice-by-slice) or 0
     total: int  # slices to do (slice-by-slice) or 1
     lock: object = None  # held by the worker while it writes ``labels`` (slice-by-slice runs)
+    changed: int | None = None  # voxels the last iteration changed (None: not counted)
 
     def write_into(self, target):
         """Copy this state into ``target`` (the full spatial grid) at its region."""
         with nullcontext() if self.lock is None else self.lock:
             target[self.region] = self.labels
+
+    def progress(self):
+        """The status line while the run goes on: what changed, in plain words."""
+        if self.iteration is None:
+            return f"running: slice {self.done} of {self.total}"
+        if self.changed is None:
+            return f"running: iteration {self.iteration}"
+        return f"running: iteration {self.iteration}, {self.changed:,} voxels changed"
+
+    def details(self):
+        """The status line's tooltip: the energy, for those who want it."""
+        if self.iteration is None or math.isnan(self.energy):
+            return ""
+        return f"energy {self.energy:.6g} (threshold dynamics never increases it)"
+
+    def outcome(self):
+        """The status line when the run has ended with this state (what the result holds)."""
+        if self.iteration is None:
+            with nullcontext() if self.lock is None else self.lock:
+                found = np.flatnonzero(self.labels.reshape(self.labels.shape[0], -1).any(axis=1))
+            if not found.size:
+                return f"done: {self.total} slices segmented, the object is on none of them"
+            span = f"slice {found[0]}" if found.size == 1 else f"slices {found[0]}-{found[-1]}"
+            return (f"done: the object is on {span} ({found.size} of {self.labels.shape[0]} slices; "
+                    f"{self.total} segmented)")
+        if self.changed == 0:
+            return f"done: converged after {self.iteration} iterations (no voxel changes any more)"
+        if self.changed is None:
+            return "done"
+        return f"done: stopped after {self.iteration} iterations ({self.changed:,} voxels changed in the last)"
 
 
 class Gate:
@@ -94,20 +125,25 @@ class Gate:
     def wait(self):
         """Block while paused; False once the run is cancelled (worker side)."""
         with self._condition:
-            while self._paused and not self._steps and not self._stopped():
+            while self._paused and not self._steps and not self.stopped():
                 self._condition.wait(0.05)
-            if self._stopped():
+            if self.stopped():
                 return False
             if self._paused:
                 self._steps -= 1
             return True
 
-    def _stopped(self):
+    def stopped(self):
+        """True once the run is cancelled (worker side)."""
         return self._cancelled or self.abort_requested()
 
 
-def core_updates(inputs):
-    """States of the run described by ``inputs`` (a generator; runs in the worker)."""
+def core_updates(inputs, stopped=lambda: False):
+    """States of the run described by ``inputs`` (a generator; runs in the worker).
+
+    The heat method yields every iteration and stops between two of them; a baseline runs
+    in a child process that is killed as soon as ``stopped()`` says so (:mod:`._process`).
+    """
     import napari_heatseg as hs
 
     try:
@@ -115,8 +151,19 @@ def core_updates(inputs):
             yield from _stack_updates(inputs)
             return
         image, start = inputs.core_image_and_start()
-        for step in hs.evolve(image, start, **inputs.as_core_arguments()):
-            yield Update(inputs.region(), step.labels, step.iteration, step.energy, 0, 1)
+        arguments = inputs.as_core_arguments()
+        if inputs.method != "heat":
+            from ._process import segment_in_process
+
+            labels = segment_in_process(image, start, arguments, stopped)
+            if labels is not None:
+                yield Update(inputs.region(), labels, 1, math.nan, 0, 1)
+            return
+        before = np.asarray(arguments.get("initial", start))
+        for step in hs.evolve(image, start, **arguments):
+            changed = int(np.count_nonzero(step.labels != before))
+            before = step.labels.copy()  # the core may reuse its array
+            yield Update(inputs.region(), step.labels, step.iteration, step.energy, 0, 1, changed=changed)
     except Exception as exc:
         raise RunError(f"heatseg could not segment with method {inputs.method!r}: {exc}") from exc
 
@@ -162,7 +209,8 @@ class RunController:
         ``on_update(update)`` on the main thread for every state shown.
     on_done : callable
         ``on_done(outcome, message)`` on the main thread when the run ends;
-        ``outcome`` is ``'finished'``, ``'cancelled'`` or ``'failed'``.
+        ``outcome`` is ``'finished'``, ``'cancelled'`` or ``'failed'``. The warnings the
+        core raised meanwhile are in :attr:`warnings`.
     min_interval : float
         Smallest time between two shown states, in seconds.
     """
@@ -176,6 +224,7 @@ class RunController:
         self._progress = None
         self._outcome = None
         self.n_updates = 0
+        self.warnings = []  # messages of the warnings raised by the run going on (or the last one)
 
     @property
     def running(self):
@@ -186,13 +235,14 @@ class RunController:
 
         self.gate = Gate()
         self.n_updates = 0
+        self.warnings = []
         self._outcome = ("cancelled", "cancelled")
         # napari's worker relays an exception to a notification; connecting "errored"
         # ourselves stops superqt from re-raising it on the main thread as well
         connect = {"yielded": self._shown, "returned": self._returned, "errored": self._errored,
-                   "finished": self._finished}
+                   "warned": self._warned, "finished": self._finished}
         self.worker = thread_worker(throttled, start_thread=False, connect=connect)(
-            core_updates(inputs), self.gate, self.min_interval)
+            core_updates(inputs, self.gate.stopped), self.gate, self.min_interval)
         self.gate.abort_requested = lambda worker=self.worker: worker.abort_requested
         if inputs.where == "propagate":
             from napari.utils import progress
@@ -239,10 +289,12 @@ class RunController:
             self._outcome = ("failed", last.message)
             return
         self._write(last)
-        if last.iteration is None:
-            self._outcome = ("finished", f"done: {last.done} of {last.total} slices")
-        else:
-            self._outcome = ("finished", f"done: {last.iteration} iterations, energy {last.energy:.6g}")
+        self._outcome = ("finished", last.outcome())
+
+    def _warned(self, showwarning_args):
+        message = str(showwarning_args[0])
+        if message not in self.warnings:
+            self.warnings.append(message)
 
     def _errored(self, exc):  # a bug outside the core: napari's worker already notified
         self._outcome = ("failed", f"{type(exc).__name__}: {exc}")
