@@ -70,8 +70,13 @@ class Update(NamedTuple):
             return ""
         return f"energy {self.energy:.6g} (threshold dynamics never increases it)"
 
-    def outcome(self):
-        """The status line when the run has ended with this state (what the result holds)."""
+    def outcome(self, iteration_limit=None):
+        """The status line when the run has ended with this state (what the result holds).
+
+        ``iteration_limit``: the heat method's ``max_num_iter``. A run that ended before it
+        converged: no voxel moved any more, or the next state would have had a higher
+        energy (:func:`napari_heatseg.core.ictm.step.iterate`).
+        """
         if self.iteration is None:
             with nullcontext() if self.lock is None else self.lock:
                 found = np.flatnonzero(self.labels.reshape(self.labels.shape[0], -1).any(axis=1))
@@ -80,11 +85,12 @@ class Update(NamedTuple):
             span = f"slice {found[0]}" if found.size == 1 else f"slices {found[0]}-{found[-1]}"
             return (f"done: the object is on {span} ({found.size} of {self.labels.shape[0]} slices; "
                     f"{self.total} segmented)")
-        if self.changed == 0:
-            return f"done: converged after {self.iteration} iterations (no voxel changes any more)"
-        if self.changed is None:
+        if self.changed is None or math.isnan(self.energy):  # a baseline, or a start returned as it was
             return "done"
-        return f"done: stopped after {self.iteration} iterations ({self.changed:,} voxels changed in the last)"
+        if iteration_limit is not None and self.iteration >= iteration_limit:
+            return (f"done: stopped at the limit of {iteration_limit} iterations, {self.changed:,} voxels still "
+                    "changing (raise 'max iterations' under Advanced to go on)")
+        return f"done: converged after {self.iteration} iteration{'s' * (self.iteration != 1)}"
 
 
 class Gate:
@@ -225,6 +231,7 @@ class RunController:
         self._outcome = None
         self.n_updates = 0
         self.warnings = []  # messages of the warnings raised by the run going on (or the last one)
+        self._iteration_limit = None  # max_num_iter of a heat run
 
     @property
     def running(self):
@@ -236,6 +243,11 @@ class RunController:
         self.gate = Gate()
         self.n_updates = 0
         self.warnings = []
+        self._iteration_limit = None
+        if inputs.method == "heat":
+            from napari_heatseg.core.ictm import HeatParameters
+
+            self._iteration_limit = inputs.params.get("max_num_iter", HeatParameters().max_num_iter)
         self._outcome = ("cancelled", "cancelled")
         # napari's worker relays an exception to a notification; connecting "errored"
         # ourselves stops superqt from re-raising it on the main thread as well
@@ -289,7 +301,7 @@ class RunController:
             self._outcome = ("failed", last.message)
             return
         self._write(last)
-        self._outcome = ("finished", last.outcome())
+        self._outcome = ("finished", last.outcome(self._iteration_limit))
 
     def _warned(self, showwarning_args):
         message = str(showwarning_args[0])
