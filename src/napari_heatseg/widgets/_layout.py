@@ -3,15 +3,16 @@
 napari puts a plugin's widget in a dock as it is (``widget.native``), so the scroll area is
 made here: at 1366x768 the sections scroll and nothing vanishes. The status line sits
 under the scroll area, always visible; it wraps long text and never asks for width, so a
-long message (an error in full) makes it taller, never the dock wider.
+long message (an error in full) makes it taller, never the dock wider. Closing the dock
+cancels the run (:class:`CancelWhenRemoved`).
 """
 
 from magicgui.widgets import Label
-from qtpy.QtCore import Qt
+from qtpy.QtCore import QEvent, QObject, Qt
 from qtpy.QtWidgets import QFrame, QScrollArea, QSizePolicy, QVBoxLayout, QWidget
 from superqt import QCollapsible
 
-__all__ = ["StatusLine", "scroll_sections"]
+__all__ = ["CancelWhenRemoved", "StatusLine", "scroll_sections"]
 
 ERROR_STYLE = "color: #ff6b6b;"  # readable on napari's dark and light themes
 
@@ -100,5 +101,18 @@ def scroll_sections(root, sections, status):
     layout = root.native.layout()
     layout.addWidget(scroll, 1)
     layout.addWidget(status.native)
-    root.scroll_area = scroll
     return collapsibles
+
+
+class CancelWhenRemoved(QObject):
+    """Cancels the run when the widget leaves its dock (napari unparents a removed dock widget)."""
+
+    def __init__(self, widget, cancel):
+        super().__init__(widget)
+        self._cancel = cancel
+        widget.installEventFilter(self)
+
+    def eventFilter(self, obj, event):
+        if event.type() == QEvent.Type.ParentChange and obj.parent() is None:
+            self._cancel()
+        return False

@@ -9,14 +9,19 @@ import math
 import threading
 import time
 from contextlib import nullcontext
+from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 
-__all__ = ["Failed", "Gate", "RunController", "RunError", "Update", "core_updates", "throttled"]
+__all__ = ["Failed", "Gate", "RunController", "RunError", "Update", "bounding_box", "core_updates", "throttled",
+           "union"]
 
 #: At most this many preview updates per second reach the GUI thread.
 MAX_UPDATES_PER_SECOND = 10
+PACKAGE = Path(__file__).resolve().parents[1]  # napari_heatseg: where the core's warnings point
+#: Two states are shown at least this many times the last one's drawing time apart.
+DRAWS_APART = 3
 
 
 class RunError(Exception):
@@ -50,6 +55,9 @@ class Update(NamedTuple):
     total: int  # slices to do (slice-by-slice) or 1
     lock: object = None  # held by the worker while it writes ``labels`` (slice-by-slice runs)
     changed: int | None = None  # voxels the last iteration changed (None: not counted)
+    #: Box of ``labels`` (slices) holding every voxel changed since the state shown before;
+    #: ``()``: none changed; None: unknown (the whole region is drawn).
+    box: tuple | None = None
 
     def write_into(self, target):
         """Copy this state into ``target`` (the full spatial grid) at its region."""
@@ -167,11 +175,32 @@ def core_updates(inputs, stopped=lambda: False):
             return
         before = np.asarray(arguments.get("initial", start))
         for step in hs.evolve(image, start, **arguments):
-            changed = int(np.count_nonzero(step.labels != before))
+            moved = step.labels != before
             before = step.labels.copy()  # the core may reuse its array
-            yield Update(inputs.region(), step.labels, step.iteration, step.energy, 0, 1, changed=changed)
+            yield Update(inputs.region(), step.labels, step.iteration, step.energy, 0, 1,
+                         changed=int(np.count_nonzero(moved)), box=bounding_box(moved))
     except Exception as exc:
         raise RunError(f"heatseg could not segment with method {inputs.method!r}: {exc}") from exc
+
+
+def bounding_box(mask):
+    """The smallest box (a tuple of slices) holding every True voxel of ``mask``; ``()`` if none."""
+    box = []
+    for axis in range(mask.ndim):
+        along = np.flatnonzero(mask.any(axis=tuple(a for a in range(mask.ndim) if a != axis)))
+        if not along.size:
+            return ()
+        box.append(slice(int(along[0]), int(along[-1]) + 1))
+    return tuple(box)
+
+
+def union(box, other):
+    """The smallest box holding both (None stands for everything, ``()`` for nothing)."""
+    if box is None or other is None:
+        return None
+    if not box or not other:
+        return box or other
+    return tuple(slice(min(a.start, b.start), max(a.stop, b.stop)) for a, b in zip(box, other))
 
 
 def _stack_updates(inputs):
@@ -183,27 +212,42 @@ def _stack_updates(inputs):
         yield Update((...,), volume, None, math.nan, done, total, lock)
 
 
-def throttled(updates, gate, min_interval=1 / MAX_UPDATES_PER_SECOND, clock=time.monotonic):
-    """Pass on at most one state per ``min_interval`` (every state while paused).
+def throttled(updates, gate, min_interval=1 / MAX_UPDATES_PER_SECOND, clock=time.monotonic,
+              draw_seconds=lambda: 0.0):
+    """Pass on at most one state per interval (every state while paused).
 
-    Returns the last state (shown or not), None if cancelled, or :class:`Failed` if the
-    core failed (so the main thread shows it once, as a napari notification).
+    The interval is ``min_interval``, or :data:`DRAWS_APART` times the time the last state
+    took to draw (``draw_seconds()``, measured on the main thread) if that is longer, so
+    drawing never takes more than a third of the main thread; ``min_interval=0`` passes
+    every state on. Each state passed on carries
+    the box of every voxel changed since the one before it (:attr:`Update.box`; the
+    first one is drawn whole).
+
+    Returns the last state (with the box of what changed since the last one shown), None
+    if cancelled, or :class:`Failed` if the core failed (so the main thread shows it
+    once, as a napari notification).
     """
-    last, last_shown = None, -math.inf
+    last, last_shown, pending = None, -math.inf, None
+
+    def marked(update):  # the state, with the box of what changed since the last one shown
+        nonlocal pending
+        update, pending = update._replace(box=pending), ()
+        return update
+
     try:
         for update in updates:
-            last = update
-            shown = gate.paused or clock() - last_shown >= min_interval
-            if shown:
-                yield update
+            pending, last = union(pending, update.box), update
+            interval = min_interval and max(min_interval, DRAWS_APART * draw_seconds())
+            if gate.paused or clock() - last_shown >= interval:
+                yield marked(update)
                 last_shown = clock()
-            if gate.paused and not shown:
-                yield update  # a pause arrived meanwhile: show where the run stops
+            elif gate.paused:
+                yield marked(update)  # a pause arrived meanwhile: show where the run stops
             if not gate.wait():
                 return None
     except RunError as exc:
         return Failed(str(exc))
-    return last
+    return None if last is None else marked(last)
 
 
 class RunController:
@@ -232,6 +276,7 @@ class RunController:
         self.n_updates = 0
         self.warnings = []  # messages of the warnings raised by the run going on (or the last one)
         self._iteration_limit = None  # max_num_iter of a heat run
+        self.draw_seconds = 0.0  # how long the last state shown took to draw (main thread)
 
     @property
     def running(self):
@@ -254,7 +299,8 @@ class RunController:
         connect = {"yielded": self._shown, "returned": self._returned, "errored": self._errored,
                    "warned": self._warned, "finished": self._finished}
         self.worker = thread_worker(throttled, start_thread=False, connect=connect)(
-            core_updates(inputs, self.gate.stopped), self.gate, self.min_interval)
+            core_updates(inputs, self.gate.stopped), self.gate, self.min_interval,
+            draw_seconds=lambda: self.draw_seconds)
         self.gate.abort_requested = lambda worker=self.worker: worker.abort_requested
         if inputs.where == "propagate":
             from napari.utils import progress
@@ -289,7 +335,9 @@ class RunController:
             self._progress.total = update.total
             self._progress.n = update.done
             self._progress.refresh()
+        began = time.perf_counter()
         self._on_update(update)
+        self.draw_seconds = time.perf_counter() - began
 
     def _returned(self, last):
         if last is None:
@@ -304,8 +352,9 @@ class RunController:
         self._outcome = ("finished", last.outcome(self._iteration_limit))
 
     def _warned(self, showwarning_args):
-        message = str(showwarning_args[0])
-        if message not in self.warnings:
+        """Keep the warnings heatseg raised (the worker also catches those of other threads)."""
+        message, filename = str(showwarning_args[0]), showwarning_args[2]
+        if Path(filename).resolve().is_relative_to(PACKAGE) and message not in self.warnings:
             self.warnings.append(message)
 
     def _errored(self, exc):  # a bug outside the core: napari's worker already notified

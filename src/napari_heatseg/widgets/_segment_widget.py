@@ -6,15 +6,15 @@ import numpy as np
 from magicgui.widgets import CheckBox, ComboBox, Container, LineEdit, PushButton, RadioButtons, SpinBox
 from napari.layers import Image, Labels, Shapes
 from napari.utils.notifications import show_error, show_warning
-from qtpy.QtCore import QEvent, QObject, QTimer
+from qtpy.QtCore import QTimer
 
 import napari_heatseg as hs
 
 from ._defaults import go_to_marked_slice, is_sample_reference, is_sample_start
 from ._inputs import (WHERE, LayerChoiceError, SegmentInputs, image_data, labels_start,
                       parse_label_ids, spatial_layout)
-from ._layers import add_preview, fresh_preview, spatial_transform
-from ._layout import StatusLine, scroll_sections
+from ._layers import add_preview, fresh_preview, show_state, spatial_transform
+from ._layout import CancelWhenRemoved, StatusLine, scroll_sections
 from ._loop import AnnotationLoop, key_for
 from ._params import heat_parameter_values, heat_parameter_widgets
 from ._results import NEW_LAYER, ONLY_UNLABELLED, OVERWRITE, ApplyAndCompare, metrics_widgets
@@ -25,20 +25,6 @@ __all__ = ["ADVANCED", "SegmentWidget"]
 
 #: The heat method's parameters in the Advanced section (names of the core's HeatParameters).
 ADVANCED = ("tau", "lam", "model", "edge", "max_num_iter", "tol", "reach", "min_std")
-
-
-class _CancelWhenRemoved(QObject):
-    """Cancels the run when the widget leaves its dock (napari unparents a removed dock widget)."""
-
-    def __init__(self, widget, cancel):
-        super().__init__(widget)
-        self._cancel = cancel
-        widget.installEventFilter(self)
-
-    def eventFilter(self, obj, event):
-        if event.type() == QEvent.Type.ParentChange and obj.parent() is None:
-            self._cancel()
-        return False
 
 
 class SegmentWidget(ApplyAndCompare, Container):
@@ -146,7 +132,7 @@ class SegmentWidget(ApplyAndCompare, Container):
             for layer in filter(is_sample_layer, picker.choices):  # a sample opened before the widget
                 picker.value = layer
         self.native.destroyed.connect(self._on_destroyed)
-        self._removal_watch = _CancelWhenRemoved(self.native, self.controller.cancel)
+        self._removal_watch = CancelWhenRemoved(self.native, self.controller.cancel)
         self._set_state("ready")
         self._prepare_preview_soon()
 
@@ -370,8 +356,11 @@ class SegmentWidget(ApplyAndCompare, Container):
             show_warning("heatseg: the preview layer was removed, so the run was cancelled.")
             return
         # in place: replacing .data would make the viewer recompute its dims on every update
-        update.write_into(preview.data)
-        preview.refresh()
+        if update.lock is not None:  # slice by slice: the volume the worker fills
+            update.write_into(preview.data)
+            preview.refresh()
+        else:
+            show_state(preview, update.labels, update.region, update.box)
         self.status.say(update.progress(), details=update.details())
 
     def _done(self, outcome, message):
