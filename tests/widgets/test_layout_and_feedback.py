@@ -200,3 +200,23 @@ def test_a_run_stopped_by_the_iteration_limit_says_so(viewer_widget, qtbot, slow
     widget._heat["max_num_iter"].value = 2
     run_to_end(qtbot, widget)
     assert widget.status.value.startswith("done: stopped at the limit of 2 iterations, "), widget.status.value
+
+
+def test_a_small_change_is_drawn_alone_and_a_large_one_whole(shown_viewer_widget, qtbot, monkeypatch):
+    from napari_heatseg.widgets._layers import show_state
+
+    viewer, _ = shown_viewer_widget
+    layer = viewer.add_labels(np.zeros((4, 64, 64), np.uint8), name="shown")
+    viewer.dims.set_point(0, 2)
+    settle(qtbot)  # drawn once: napari's texture exists
+    refreshed = []
+    monkeypatch.setattr(layer, "refresh", lambda *a, **k: refreshed.append(True))
+    state = np.zeros((64, 64), np.uint8)
+    state[10:14, 20:30] = 1
+    show_state(layer, state, (2,), (slice(10, 14), slice(20, 30)))
+    np.testing.assert_array_equal(layer.data[2], state)
+    assert not layer.data[[0, 1, 3]].any() and not refreshed  # only the box, recoloured by napari
+    state = np.ones((64, 64), np.uint8)
+    show_state(layer, state, (2,), (slice(0, 64), slice(0, 64)))
+    np.testing.assert_array_equal(layer.data[2], state)
+    assert refreshed == [True]
