@@ -283,7 +283,8 @@ class SegmentWidget(ApplyAndCompare, Container):
         """Run ``inputs`` into the preview (emptied first if ``clear``)."""
         self._inputs = inputs
         self._preview = self._fresh_preview(inputs, start_name or self._start.value.name, clear)
-        self._preview.visible = True  # hidden by the last Apply
+        if not self._preview.visible:  # hidden by the last Apply
+            self._preview.visible = True
         self.controller.start(inputs)
         self._set_state("running")
         self.status.say("running…")
