@@ -81,8 +81,8 @@ def iou(a, b, valid=None):
 
 
 def metrics_shown(widget):
-    """``(column titles, rows of cell texts)`` as the metrics table shows them."""
+    """``{column title: {score title: cell text}}`` as the metrics table shows them."""
     view = widget.table.native
-    columns = [view.horizontalHeaderItem(c).text() for c in range(view.columnCount())]
-    rows = [[view.item(r, c).text() for c in range(view.columnCount())] for r in range(view.rowCount())]
-    return columns, rows
+    scores = [view.verticalHeaderItem(r).text() for r in range(view.rowCount())]
+    return {view.horizontalHeaderItem(c).text(): {score: view.item(r, c).text() for r, score in enumerate(scores)}
+            for c in range(view.columnCount())}

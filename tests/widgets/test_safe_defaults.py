@@ -75,8 +75,8 @@ def test_compare_shows_instance_scores_against_an_instance_reference(viewer_widg
     widget.reset_choices()
     assert widget._reference.value == truth and widget._foreground_only.value  # both chosen for the user
     widget.compare_button.clicked()
-    columns, rows = metrics_shown(widget)
-    assert columns[:3] == ["label", "Dice", "IoU"] and len(rows) == 1  # foreground only: one row
+    table = metrics_shown(widget)
+    assert list(table) == ["label 1"] and list(table["label 1"])[:2] == ["Dice", "IoU"]  # foreground only
     assert not widget.object_scores.native.isHidden()
     shown = re.fullmatch(r"objects: (\d+) in the reference, (\d+) found; F1@0.5 ([\d.]+), mean AP ([\d.]+), "
                          r"count error ([+-]\d+)", widget.object_scores.value)

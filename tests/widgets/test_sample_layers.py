@@ -53,8 +53,7 @@ def test_each_sample_runs_in_the_widget(viewer_widget, qtbot, key, floor, params
 def test_compare_panel_prints_metrics_against_the_ground_truth(viewer_widget, qtbot):
     viewer, widget = viewer_widget
     compare_nuclei_sample(qtbot, viewer, widget)
-    columns, rows = metrics_shown(widget)
-    assert columns[:3] == ["label", "Dice", "IoU"]
-    row = rows[0]
+    shown = metrics_shown(widget)
+    assert list(shown) == ["label 1"] and list(shown["label 1"])[:2] == ["Dice", "IoU"]
     truth = viewer.layers["nuclei2d ground truth"].data
-    assert float(row[2]) == pytest.approx(iou(viewer.layers["heatseg preview"].data, truth), abs=1e-3)
+    assert float(shown["label 1"]["IoU"]) == pytest.approx(iou(viewer.layers["heatseg preview"].data, truth), abs=1e-3)

@@ -56,6 +56,21 @@ class StatusLine(Label):
         self.native.setToolTip(details)
 
 
+class _FitContent(QObject):
+    """Keeps an expanded section as tall as its content: QCollapsible fixes the height when
+    it expands, so a table filled or a field shown later would be cut off."""
+
+    def __init__(self, section, content):
+        super().__init__(section)
+        self._section = section
+        content.installEventFilter(self)
+
+    def eventFilter(self, obj, event):
+        if event.type() == QEvent.Type.LayoutRequest and self._section.isExpanded():
+            self._section.expand(animate=False)  # measures the content again
+        return False
+
+
 def _section(title, container, expanded):
     section = QCollapsible(title)
     section.setDuration(0)  # no animation: it would redraw the dock for a quarter second
@@ -64,6 +79,7 @@ def _section(title, container, expanded):
         section.expand(animate=False)
     else:
         section.collapse(animate=False)
+    section._fit = _FitContent(section, container.native)
     return section
 
 

@@ -99,6 +99,8 @@ class AnnotationLoop:
         rows = [Container(widgets=row, layout="horizontal", labels=False)
                 for row in ([self.click_button, self.negative_clicks], [self.brush_button, self.clear_button],
                             [self.accept_button, self.undo_accept_button])]
+        for row in rows:
+            row.margins = (0, 0, 0, 0)
         return rows[:2], rows[2]
 
     # ---- the prompts layer ---------------------------------------------------------------------

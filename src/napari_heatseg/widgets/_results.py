@@ -5,9 +5,9 @@ owns the fields it reads (``_preview``, ``_target``, ``_mode``, ``_reference``,
 errors through its ``report_error``."""
 
 import numpy as np
-from magicgui.widgets import Label, Table
+from magicgui.widgets import Container, Label, Table
 from napari.utils.notifications import show_warning
-from qtpy.QtWidgets import QAbstractScrollArea, QHeaderView
+from qtpy.QtWidgets import QAbstractScrollArea, QHeaderView, QStyledItemDelegate
 
 from ._defaults import is_instance_reference, metrics_rows
 from ._inputs import LayerChoiceError
@@ -21,20 +21,32 @@ ONLY_UNLABELLED, OVERWRITE = "only unlabelled voxels", "overwrite"
 
 
 def metrics_widgets():
-    """The metrics table (one row per label, read-only, as wide as the dock) and the line
-    of object scores under it (shown against an instance reference)."""
-    table = Table(label="metrics")
+    """The metrics table (a row per score, a column per label, read-only) and the line of
+    object scores under it (shown against an instance reference), in a container as wide
+    as the section."""
+    table = Table()
     table.read_only = True
     view = table.native
-    view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
-    view.horizontalHeader().setMinimumSectionSize(20)
-    view.verticalHeader().setVisible(False)
+    view.setItemDelegate(QStyledItemDelegate(view))  # the scores as the core formats them, not magicgui's 4 digits
+    view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+    view.horizontalHeader().setStretchLastSection(True)
     view.setSizeAdjustPolicy(QAbstractScrollArea.SizeAdjustPolicy.AdjustToContents)
-    view.setMaximumHeight(160)
     objects = Label(value="")
     objects.native.setWordWrap(True)
     objects.visible = False
-    return table, objects
+    box = Container(widgets=[table, objects], labels=False)
+    box.margins = (0, 0, 0, 0)
+    return table, objects, box
+
+
+def _fit_height(view):
+    """Make the table as tall as its rows (inside the dock's scroll area it would otherwise
+    keep a default height and scroll by itself)."""
+    view.resizeRowsToContents()
+    height = view.horizontalHeader().sizeHint().height() + sum(view.rowHeight(r) for r in range(view.rowCount()))
+    if view.horizontalScrollBar().isVisible() or view.horizontalHeader().length() > view.viewport().width():
+        height += view.horizontalScrollBar().sizeHint().height()
+    view.setFixedHeight(height + 2 * view.frameWidth() + 4)  # + the grid lines
 
 
 class ApplyAndCompare:
@@ -88,7 +100,10 @@ class ApplyAndCompare:
         columns, rows, objects = metrics_rows(np.asarray(reference.data), np.asarray(preview.data),
                                               spacing=tuple(float(s) for s in preview.scale),
                                               foreground_only=self._foreground_only.value)
-        self.table.value = {"data": rows, "index": list(range(1, len(rows) + 1)), "columns": columns}
+        # a row per score and a column per label: narrow enough for the dock with a few labels
+        self.table.value = {"data": [list(scores) for scores in zip(*rows)][1:], "index": columns[1:],
+                            "columns": [f"label {row[0]}" for row in rows]}
+        _fit_height(self.table.native)
         self.object_scores.value = objects
         self.object_scores.visible = bool(objects)
         self.status.value = f"compared with {reference.name!r}: {len(rows)} label(s) in the table"

@@ -81,6 +81,7 @@ class SegmentWidget(ApplyAndCompare, Container):
                                                                f"({key_for('cancel')}).")
         buttons = Container(widgets=[self.run_button, self.pause_button, self.step_button,
                                      self.cancel_button], layout="horizontal", labels=False)
+        buttons.margins = (0, 0, 0, 0)
         self.status = StatusLine()
 
         self._target = ComboBox(label="apply to", choices=self._target_choices,
@@ -94,7 +95,7 @@ class SegmentWidget(ApplyAndCompare, Container):
                                          tooltip="Compare 'any label' against 'any label' (e.g. instance "
                                                  "ground truth against a one-label result).")
         self.compare_button = PushButton(text="Compare with reference")
-        self.table, self.object_scores = metrics_widgets()
+        self.table, self.object_scores, metrics = metrics_widgets()
 
         marks, objects = self.loop.controls()
         self._sections = [
@@ -103,7 +104,7 @@ class SegmentWidget(ApplyAndCompare, Container):
             Container(widgets=[self._method, self._scope, self._instances, self._where, buttons]),
             Container(widgets=list(self._heat.values())),
             Container(widgets=[objects, self._target, self._mode, self.apply_button, self._reference,
-                               self._foreground_only, self.compare_button, self.table, self.object_scores]),
+                               self._foreground_only, self.compare_button, metrics]),
         ]
         titles = (("Input", True), ("Marks", True), ("Run", True), ("Advanced", False), ("Result", True))
         self.sections = scroll_sections(self, [(title, section, expanded) for (title, expanded), section
