@@ -183,6 +183,31 @@ def measure_widget(viewer, widget, image, start, runs=2):
             "warm_up_s": warm_s, "warm_up_stall_ms": warm_ticks.longest_stall_after(t_warm)}
 
 
+def measure_clicks(viewer, widget, image, n=6):
+    """Click-to-updated-preview latency after a run: clicks, each timed from the click until
+    its correction has been shown. Positive clicks on bright voxels the preview missed, else
+    negative clicks on voxels it holds (``n`` in all, alternating when both exist)."""
+    from qtpy.QtWidgets import QApplication
+
+    prompts = widget.loop.correct_by_clicking()
+    held = np.asarray(widget._preview.data) > 0
+    rng = np.random.default_rng(0)
+    candidates = [(True, np.argwhere((image > np.percentile(image, 90)) & ~held)), (False, np.argwhere(held))]
+    candidates = [(positive, points) for positive, points in candidates if len(points)]
+    latencies = []
+    for k in range(n):
+        positive, points = candidates[k % len(candidates)]
+        point = points[rng.integers(len(points))]
+        widget.loop.negative_clicks.value = not positive
+        QApplication.processEvents()
+        began, gate = time.perf_counter(), widget.controller.gate
+        prompts.add(point.astype(float))
+        process_events_until(lambda: widget.controller.gate is not gate and not widget.controller.running, timeout=30)
+        latencies.append(1000 * (time.perf_counter() - began))
+    widget.loop.negative_clicks.value = False
+    return {"click_to_preview_ms": latencies}
+
+
 def measure_worker_alone(image, start):
     """The same run in a plain thread with no preview: what the worker costs the GUI (GIL)."""
     import threading
@@ -243,6 +268,8 @@ def run(viewer, widget, size=512):
     """Every measurement on the ``size``² image, or the 60 x 256 x 256 volume for ``size='3d'``."""
     image, start = test_volume() if size == "3d" else test_image(size)
     result = {"shape": image.shape, "widget": measure_widget(viewer, widget, image, start)}
+    if size == 512:
+        result.update(clicks=measure_clicks(viewer, widget, image))
     result.update(idle=measure_idle(), redraw=measure_redraw(viewer),
                   worker_alone=measure_worker_alone(image, start), blocking=measure_blocking(image, start))
     return result
@@ -269,6 +296,10 @@ def report(result):
               f"updates/s; {w['seconds'] / core['seconds']:.2f}x the bare core's {core['seconds']:.2f} s")
         print(f"    ({w['status']})")
         print(f"    our update handler:   median {w['handler_ms_median']:.0f} ms, max {w['handler_ms_max']:.0f} ms")
+    if "clicks" in result:
+        clicks = result["clicks"]["click_to_preview_ms"]
+        print(f"  click to updated preview: median {np.median(clicks):.0f} ms, max {max(clicks):.0f} ms "
+              f"({len(clicks)} clicks)")
     print(f"  worker alone, no GUI:   {core['longest_stall_ms']:.0f} ms (GIL held by the core)")
     print(f"  idle viewer:            {result['idle']['longest_stall_ms']:.0f} ms; one canvas redraw "
           f"{result['redraw']['redraw_ms_median']:.0f} ms (median)")
