@@ -202,7 +202,8 @@ def measure_clicks(viewer, widget, image, n=6):
         QApplication.processEvents()
         began, gate = time.perf_counter(), widget.controller.gate
         prompts.add(point.astype(float))
-        process_events_until(lambda: widget.controller.gate is not gate and not widget.controller.running, timeout=30)
+        process_events_until(lambda gate=gate: widget.controller.gate is not gate and not widget.controller.running,
+                             timeout=30)
         latencies.append(1000 * (time.perf_counter() - began))
     widget.loop.negative_clicks.value = False
     return {"click_to_preview_ms": latencies}

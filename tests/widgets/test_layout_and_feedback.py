@@ -32,7 +32,7 @@ def settle(qtbot):
 
 
 def disk_layers(viewer, widget):
-    image, truth = disk_image()
+    image, _ = disk_image()
     start = np.zeros(image.shape, np.uint8)
     start[40:56, 36:52] = 1
     choose(widget, viewer.add_image(image, name="disk"), viewer.add_labels(start, name="start"), max_iter=30)
@@ -40,7 +40,7 @@ def disk_layers(viewer, widget):
 
 
 def test_sections_scroll_and_every_field_can_be_reached_at_1366x768(shown_viewer_widget, qtbot):
-    viewer, widget = shown_viewer_widget
+    _, widget = shown_viewer_widget
     assert list(widget.sections) == ["Input", "Marks", "Run", "Advanced", "Result"]
     assert not widget.sections["Advanced"].isExpanded()  # expert parameters out of the way
     assert all(widget.sections[title].isExpanded() for title in ("Input", "Marks", "Run", "Result"))
@@ -60,7 +60,7 @@ def test_sections_scroll_and_every_field_can_be_reached_at_1366x768(shown_viewer
 
 
 def test_a_long_status_wraps_and_never_widens_the_dock(shown_viewer_widget, qtbot):
-    viewer, widget = shown_viewer_widget
+    _, widget = shown_viewer_widget
     dock = widget.native.parent()
     settle(qtbot)
     width, line = dock.width(), widget.status.native.height()

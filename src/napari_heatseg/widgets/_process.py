@@ -55,7 +55,7 @@ def serve_one():
         warnings.simplefilter("always")
         try:
             outcome = ("done", segment(image, start, **arguments))
-        except Exception as exc:  # raised again in the parent
+        except Exception as exc:  # noqa: BLE001 - any error of the core is raised again in the parent
             outcome = ("error", type(exc), str(exc))
     pickle.dump((*outcome, [(w.category, str(w.message)) for w in caught]), answers,
                 protocol=pickle.HIGHEST_PROTOCOL)
@@ -108,7 +108,7 @@ def _exchange(child, job, answers):
         pickle.dump(job, child.stdin, protocol=pickle.HIGHEST_PROTOCOL)
         child.stdin.close()
         answers.put(pickle.load(child.stdout))
-    except Exception:  # a broken pipe or EOF: the child was killed or died
+    except (OSError, EOFError, pickle.UnpicklingError):  # a broken pipe or EOF: the child was killed or died
         answers.put(None)
     finally:
         child.stdout.close()
@@ -164,6 +164,6 @@ def segment_in_process(image, start, arguments, stopped):
     error_type, message = result
     try:
         error = error_type(message)
-    except Exception:  # an exception that takes other arguments: its message is what counts
+    except TypeError:  # an exception that takes other arguments: its message is what counts
         error = ValueError(message)
     raise error
