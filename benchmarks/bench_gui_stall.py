@@ -1,15 +1,18 @@
-"""How fluid is napari while the heatseg widget runs? Longest main-thread stall and updates/s.
+"""How fluid is napari while the heatseg widget runs? Main-thread stalls, updates/s, run time.
 
 A QTimer ticks every 5 ms on the main thread and records the gaps between ticks while the
-widget segments a 512 x 512 image (the stardist demo nuclei if the development data is
-beside the project, else a synthetic image). The longest gap minus the 5 ms period is the
-longest time the GUI could not respond. For contrast, the same measurement is taken while
-the same segmentation runs directly on the main thread (what a widget without a worker
-would do), and with nothing running.
+widget segments an image: 512 x 512 (the stardist demo nuclei if the development data is
+beside the project, else a synthetic image), a synthetic 1024 x 1024 image and a synthetic
+60 x 256 x 256 volume (issue 14's scenes; scope 'all', balls in the 3 largest objects). The
+longest gap minus the 5 ms period is the longest time the GUI could not respond; the
+median gap, how smooth it felt. The widget's run time is compared with the bare core's
+(``hs.segment`` in a plain thread, no preview). For contrast, the same measurement is taken
+while the segmentation runs on the main thread (what a widget without a worker would do),
+and with nothing running.
 
-Run (starts a virtual display if there is none):
+Run (starts a virtual display if there is none; about a minute):
 
-    python benchmarks/bench_gui_stall.py
+    python benchmarks/bench_gui_stall.py [--scenes 512 1024 3d]
 """
 
 import os
@@ -21,6 +24,21 @@ import numpy as np
 
 TICK_MS = 5
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+
+
+def test_volume(shape=(60, 256, 256)):
+    """(volume, start): 12 noisy balls of radius 12-25 voxels, balls in the 3 largest."""
+    from napari_heatseg.samples import ball_start
+
+    rng = np.random.default_rng(0)
+    grid = np.indices(shape, sparse=True)
+    truth = np.zeros(shape, np.uint16)
+    for k in range(1, 13):
+        radius = rng.uniform(12, 25)
+        centre = [rng.uniform(radius, n - radius) for n in shape]
+        truth[sum((g - c) ** 2 for g, c in zip(grid, centre)) <= radius**2] = k
+    volume = (truth > 0) + 0.3 * rng.standard_normal(shape)
+    return volume.astype(np.float32), ball_start(truth, n=3)
 
 
 def test_image(size=512):
@@ -77,6 +95,10 @@ class TickRecorder:
     @property
     def longest_stall_ms(self):
         return self.longest_stall_after(-np.inf)
+
+    @property
+    def median_gap_ms(self):
+        return 1000 * float(np.median(self.gaps)) if self.gaps else 0.0
 
     def longest_stall_after(self, t):
         """Longest stall among the gaps that began after time ``t``."""
@@ -151,13 +173,40 @@ def measure_widget(viewer, widget, image, start, runs=2):
         finally:
             widget.controller._on_update = show
         n = widget.controller.n_updates
-        results.append({"longest_stall_ms": ticks.longest_stall_ms, "click_ms": click_ms,
+        results.append({"longest_stall_ms": ticks.longest_stall_ms, "median_gap_ms": ticks.median_gap_ms,
+                        "click_ms": click_ms,
                         "stall_after_first_update_ms": ticks.longest_stall_after(first_update),
                         "updates": n, "seconds": seconds,
                         "updates_per_s": n / seconds, "status": widget.status.value,
                         "handler_ms_median": float(np.median(handler_ms)), "handler_ms_max": max(handler_ms)})
     return {"prepare_preview_ms": max(prepare_ms), "runs": results,
             "warm_up_s": warm_s, "warm_up_stall_ms": warm_ticks.longest_stall_after(t_warm)}
+
+
+def measure_clicks(viewer, widget, image, n=6):
+    """Click-to-updated-preview latency after a run: clicks, each timed from the click until
+    its correction has been shown. Positive clicks on bright voxels the preview missed, else
+    negative clicks on voxels it holds (``n`` in all, alternating when both exist)."""
+    from qtpy.QtWidgets import QApplication
+
+    prompts = widget.loop.correct_by_clicking()
+    held = np.asarray(widget._preview.data) > 0
+    rng = np.random.default_rng(0)
+    candidates = [(True, np.argwhere((image > np.percentile(image, 90)) & ~held)), (False, np.argwhere(held))]
+    candidates = [(positive, points) for positive, points in candidates if len(points)]
+    latencies = []
+    for k in range(n):
+        positive, points = candidates[k % len(candidates)]
+        point = points[rng.integers(len(points))]
+        widget.loop.negative_clicks.value = not positive
+        QApplication.processEvents()
+        began, gate = time.perf_counter(), widget.controller.gate
+        prompts.add(point.astype(float))
+        process_events_until(lambda gate=gate: widget.controller.gate is not gate and not widget.controller.running,
+                             timeout=30)
+        latencies.append(1000 * (time.perf_counter() - began))
+    widget.loop.negative_clicks.value = False
+    return {"click_to_preview_ms": latencies}
 
 
 def measure_worker_alone(image, start):
@@ -167,14 +216,20 @@ def measure_worker_alone(image, start):
     import napari_heatseg as hs
 
     done = []
-    thread = threading.Thread(target=lambda: done.append(hs.segment(image, start, scope="all")))
+
+    def work():
+        began = time.perf_counter()
+        hs.segment(image, start, scope="all")
+        done.append(time.perf_counter() - began)
+
+    thread = threading.Thread(target=work)
     with TickRecorder() as ticks:
         process_events_until(lambda: len(ticks.gaps) > 20, timeout=10)
         ticks.clear()
         thread.start()
         process_events_until(lambda: bool(done))
     thread.join()
-    return {"longest_stall_ms": ticks.longest_stall_ms}
+    return {"longest_stall_ms": ticks.longest_stall_ms, "seconds": done[0]}
 
 
 def measure_blocking(image, start):
@@ -211,14 +266,53 @@ def measure_idle(seconds=1.0):
 
 
 def run(viewer, widget, size=512):
-    image, start = test_image(size)
+    """Every measurement on the ``size``² image, or the 60 x 256 x 256 volume for ``size='3d'``."""
+    image, start = test_volume() if size == "3d" else test_image(size)
     result = {"shape": image.shape, "widget": measure_widget(viewer, widget, image, start)}
+    if size == 512:
+        result.update(clicks=measure_clicks(viewer, widget, image))
     result.update(idle=measure_idle(), redraw=measure_redraw(viewer),
                   worker_alone=measure_worker_alone(image, start), blocking=measure_blocking(image, start))
     return result
 
 
+def clear_layers(viewer):
+    """Remove the bench layers (the widget's preview too), so the next scene starts afresh."""
+    for layer in list(viewer.layers):
+        viewer.layers.remove(layer)
+
+
+def report(result):
+    widget, core = result["widget"], result["worker_alone"]
+    print(f"image {result['shape']}, heat method, scope 'all'; main-thread gaps (5 ms ticks):")
+    print(f"  picking the image adds the empty preview layer: {widget['prepare_preview_ms']:.0f} "
+          "ms, once, before any run")
+    print(f"  then the compiled loops load on a thread: {widget['warm_up_s']:.2f} s, longest "
+          f"stall meanwhile {widget['warm_up_stall_ms']:.0f} ms (once per session)")
+    for index, w in enumerate(widget["runs"], start=1):
+        print(f"  widget run {index}: longest stall {w['longest_stall_ms']:.0f} ms, median gap "
+              f"{w['median_gap_ms']:.1f} ms; Run click itself {w['click_ms']:.0f} ms; after the first "
+              f"preview update {w['stall_after_first_update_ms']:.0f} ms")
+        print(f"    {w['updates']} preview updates in {w['seconds']:.2f} s = {w['updates_per_s']:.1f} "
+              f"updates/s; {w['seconds'] / core['seconds']:.2f}x the bare core's {core['seconds']:.2f} s")
+        print(f"    ({w['status']})")
+        print(f"    our update handler:   median {w['handler_ms_median']:.0f} ms, max {w['handler_ms_max']:.0f} ms")
+    if "clicks" in result:
+        clicks = result["clicks"]["click_to_preview_ms"]
+        print(f"  click to updated preview: median {np.median(clicks):.0f} ms, max {max(clicks):.0f} ms "
+              f"({len(clicks)} clicks)")
+    print(f"  worker alone, no GUI:   {core['longest_stall_ms']:.0f} ms (GIL held by the core)")
+    print(f"  idle viewer:            {result['idle']['longest_stall_ms']:.0f} ms; one canvas redraw "
+          f"{result['redraw']['redraw_ms_median']:.0f} ms (median)")
+    print(f"  same run on the main thread: {result['blocking']['longest_stall_ms']:.0f} ms")
+
+
 def main():
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scenes", nargs="+", default=["512", "1024", "3d"], choices=["512", "1024", "3d"])
+    scenes = parser.parse_args().scenes
     display = None
     if not os.environ.get("DISPLAY"):
         from pyvirtualdisplay import Display
@@ -230,24 +324,9 @@ def main():
 
         viewer = napari.Viewer()
         _, widget = viewer.window.add_plugin_dock_widget("napari-heatseg", "Heat segmentation")
-        result = run(viewer, widget)
-        print(f"image {result['shape']}, heat method, scope 'all'; longest main-thread stall (5 ms ticks):")
-        print(f"  picking the image adds the empty preview layer: {result['widget']['prepare_preview_ms']:.0f} "
-              "ms, once, before any run")
-        print(f"  then the compiled loops load on a thread: {result['widget']['warm_up_s']:.2f} s, longest "
-              f"stall meanwhile {result['widget']['warm_up_stall_ms']:.0f} ms (once per session)")
-        for index, w in enumerate(result["widget"]["runs"], start=1):
-            print(f"  widget run {index}: {w['longest_stall_ms']:.0f} ms overall; Run click "
-                  f"itself {w['click_ms']:.0f} ms; after the first preview update "
-                  f"{w['stall_after_first_update_ms']:.0f} ms")
-            print(f"    {w['updates']} preview updates in "
-                  f"{w['seconds']:.2f} s = {w['updates_per_s']:.1f} updates/s ({w['status']})")
-            print(f"    our update handler:   median {w['handler_ms_median']:.0f} ms, "
-                  f"max {w['handler_ms_max']:.0f} ms")
-        print(f"  worker alone, no GUI:   {result['worker_alone']['longest_stall_ms']:.0f} ms (GIL held by the core)")
-        print(f"  idle viewer:            {result['idle']['longest_stall_ms']:.0f} ms; one canvas redraw "
-              f"{result['redraw']['redraw_ms_median']:.0f} ms (median)")
-        print(f"  same run on the main thread: {result['blocking']['longest_stall_ms']:.0f} ms")
+        for scene in scenes:
+            report(run(viewer, widget, scene if scene == "3d" else int(scene)))
+            clear_layers(viewer)
         viewer.close()
     finally:
         if display is not None:

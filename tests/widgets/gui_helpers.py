@@ -78,3 +78,11 @@ def iou(a, b, valid=None):
     if valid is not None:
         a, b = a & valid, b & valid
     return (a & b).sum() / (a | b).sum()
+
+
+def metrics_shown(widget):
+    """``{column title: {score title: cell text}}`` as the metrics table shows them."""
+    view = widget.table.native
+    scores = [view.verticalHeaderItem(r).text() for r in range(view.rowCount())]
+    return {view.horizontalHeaderItem(c).text(): {score: view.item(r, c).text() for r, score in enumerate(scores)}
+            for c in range(view.columnCount())}

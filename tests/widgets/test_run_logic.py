@@ -5,7 +5,7 @@ import time
 
 import numpy as np
 
-from napari_heatseg.widgets._run import Failed, Gate, RunError, Update, throttled
+from napari_heatseg.widgets._run import Failed, Gate, RunError, Update, bounding_box, throttled
 
 
 def updates(n):
@@ -131,3 +131,42 @@ def test_write_into_waits_for_the_slice_being_written():
         assert reader.is_alive() and not target.any()
     reader.join(timeout=2)
     assert not reader.is_alive() and target.all()
+
+
+def test_bounding_box():
+    mask = np.zeros((6, 7, 8), bool)
+    assert bounding_box(mask) == ()
+    mask[1, 2, 3] = mask[4, 2, 5] = True
+    assert bounding_box(mask) == (slice(1, 5), slice(2, 3), slice(3, 6))
+
+
+def test_each_state_shown_carries_every_change_since_the_last_one_shown():
+    """Skipped states' changes are not lost: the box shown covers them all, so the states
+    shown, drawn box by box over the first, give exactly the last; each counts the voxels
+    its own iteration changed."""
+    rng = np.random.default_rng(5)  # result-bearing seed
+    states = [np.zeros((16, 16), np.uint8)]
+    for i in range(40):
+        state = states[-1].copy()
+        y, x = rng.integers(0, 12, 2)
+        state[y:y + 1 + i % 4, x:x + 4] = rng.integers(0, 3)  # small and larger changes
+        states.append(state)
+    clock = FakeClock()
+
+    def timed():
+        for i in range(1, len(states)):
+            clock.now += 0.03
+            yield Update((...,), states[i], i, 0.0, 0, 1, previous=states[i - 1])
+
+    shown, last = run_all(throttled(timed(), Gate(), min_interval=0.1, clock=clock,
+                                    draw_seconds=lambda: 0.05))  # 3 x 50 ms apart
+    assert shown[0].box is None  # the first one whole
+    assert len(shown) < len(states) / 3  # paced by the drawing time, not 10 per second
+    for update in [*shown, last]:
+        assert update.changed == np.count_nonzero(states[update.iteration] != states[update.iteration - 1])
+    drawn = np.zeros((16, 16), np.uint8)
+    for update in [*shown, last]:
+        box = (...,) if update.box is None else update.box
+        if update.box != ():
+            drawn[box] = update.labels[box]
+    np.testing.assert_array_equal(drawn, states[-1])

@@ -1,10 +1,12 @@
 """Safe defaults of the dock widget on the bundled samples, in a real viewer."""
 
+import re
+
 import numpy as np
 import pytest
 
 import napari_heatseg as hs
-from gui_helpers import choose, run_to_end
+from gui_helpers import choose, metrics_shown, run_to_end
 from napari_heatseg.core.metrics import instance_scores
 from napari_heatseg.samples import load_sample
 
@@ -73,16 +75,18 @@ def test_compare_shows_instance_scores_against_an_instance_reference(viewer_widg
     widget.reset_choices()
     assert widget._reference.value == truth and widget._foreground_only.value  # both chosen for the user
     widget.compare_button.clicked()
-    lines = widget.table.value.splitlines()
-    assert lines[0].startswith("| label | Dice | IoU")
-    header = lines.index("| objects ref | objects found | F1@0.5 | mean AP | count error |")
-    cells = [cell.strip() for cell in lines[header + 2].strip("|").split("|")]
+    table = metrics_shown(widget)
+    assert list(table) == ["label 1"] and list(table["label 1"])[:2] == ["Dice", "IoU"]  # foreground only
+    assert not widget.object_scores.native.isHidden()
+    shown = re.fullmatch(r"objects: (\d+) in the reference, (\d+) found; F1@0.5 ([\d.]+), mean AP ([\d.]+), "
+                         r"count error ([+-]\d+)", widget.object_scores.value)
+    assert shown, widget.object_scores.value
     scores = instance_scores(truth.data, viewer.layers["heatseg preview"].data)
-    assert int(cells[0]) == scores["n_true"] == len(np.unique(truth.data)) - 1
-    assert int(cells[1]) == scores["n_test"]
-    assert float(cells[2]) == pytest.approx(scores["f1"], abs=1e-3)
-    assert float(cells[3]) == pytest.approx(scores["mean_ap"], abs=1e-3)
-    assert int(cells[4]) == scores["n_test"] - scores["n_true"]
+    assert int(shown[1]) == scores["n_true"] == len(np.unique(truth.data)) - 1
+    assert int(shown[2]) == scores["n_test"]
+    assert float(shown[3]) == pytest.approx(scores["f1"], abs=1e-3)
+    assert float(shown[4]) == pytest.approx(scores["mean_ap"], abs=1e-3)
+    assert int(shown[5]) == scores["n_test"] - scores["n_true"]
 
 
 def test_one_id_per_object_gives_the_core_instances_and_counts_them(viewer_widget, qtbot):

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import napari_heatseg as hs
-from gui_helpers import choose, compare_nuclei_sample, iou, run_to_end
+from gui_helpers import choose, compare_nuclei_sample, iou, metrics_shown, run_to_end
 from napari_heatseg.samples import SAMPLES, load_sample
 
 pytestmark = pytest.mark.gui
@@ -53,8 +53,7 @@ def test_each_sample_runs_in_the_widget(viewer_widget, qtbot, key, floor, params
 def test_compare_panel_prints_metrics_against_the_ground_truth(viewer_widget, qtbot):
     viewer, widget = viewer_widget
     compare_nuclei_sample(qtbot, viewer, widget)
-    table = widget.table.value.splitlines()
-    assert table[0].startswith("| label | Dice | IoU")
-    row = [cell.strip() for cell in table[2].strip("|").split("|")]
+    shown = metrics_shown(widget)
+    assert list(shown) == ["label 1"] and list(shown["label 1"])[:2] == ["Dice", "IoU"]
     truth = viewer.layers["nuclei2d ground truth"].data
-    assert float(row[2]) == pytest.approx(iou(viewer.layers["heatseg preview"].data, truth), abs=1e-3)
+    assert float(shown["label 1"]["IoU"]) == pytest.approx(iou(viewer.layers["heatseg preview"].data, truth), abs=1e-3)

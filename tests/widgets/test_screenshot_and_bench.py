@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from qtpy.QtWidgets import QScrollArea
 
 from gui_helpers import compare_nuclei_sample
 
@@ -25,6 +26,9 @@ def test_screenshot_of_the_widget_in_use(make_napari_viewer, qtbot, tmp_path):
     compare_nuclei_sample(qtbot, viewer, widget)
     viewer.layers["nuclei2d start"].visible = False
     viewer.layers.selection.active = viewer.layers["heatseg preview"]
+    qtbot.wait(400)  # the dock lays out the metrics table
+    bar = widget.native.findChild(QScrollArea).verticalScrollBar()
+    bar.setValue(bar.maximum())  # the metrics table in view
     qtbot.wait(200)
     shot = viewer.screenshot(canvas_only=False, flash=False)
     canvas = viewer.screenshot(canvas_only=True, flash=False)

@@ -1,5 +1,7 @@
 """The segment widget in a real viewer: runs, live preview, Pause/Step/Cancel, errors."""
 
+import re
+
 import numpy as np
 import pytest
 
@@ -155,7 +157,7 @@ def test_slice_by_slice_fills_the_stack(viewer_widget, qtbot, monkeypatch):
     result = preview(viewer).data
     for z in range(len(radii)):
         assert iou(result[z], truth[z]) > 0.9, z
-    assert widget.status.value == "done: 5 of 5 slices"
+    assert widget.status.value == "done: the object is on slices 0-5 (6 of 6 slices; 5 segmented)"
     (bar,) = bars
     assert bar.total == 5 and bar.n == 5 and bar.disable  # closed
 
@@ -177,12 +179,15 @@ def test_pause_step_resume(viewer_widget, qtbot, slow_evolve):
     assert widget.controller.n_updates == count and widget.status.value == status
     np.testing.assert_array_equal(preview(viewer).data, shown)
 
-    iteration = int(status.split()[1].rstrip(","))
+    shown = re.fullmatch(r"running: iteration (\d+), ([\d,]+) voxels changed", status)
+    assert shown, status
+    assert widget.status.native.toolTip().startswith("energy -")  # for experts, not in the main text
+    iteration = int(shown[1])
     widget.step_button.clicked()
     qtbot.waitUntil(lambda: widget.controller.n_updates == count + 1, timeout=10_000)
     qtbot.wait(300)
     assert widget.controller.n_updates == count + 1
-    assert widget.status.value.startswith(f"iteration {iteration + 1},")
+    assert widget.status.value.startswith(f"running: iteration {iteration + 1},")
 
     widget.run_button.clicked()  # resume
     qtbot.waitUntil(lambda: not widget.controller.running, timeout=60_000)

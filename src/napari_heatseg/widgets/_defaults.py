@@ -10,7 +10,7 @@ foreground against foreground, and object by object with
 import numpy as np
 
 __all__ = ["INSTANCE_MIN_IDS", "go_to_marked_slice", "is_instance_reference", "is_sample_reference",
-           "is_sample_start", "marked_slice", "metrics_text"]
+           "is_sample_start", "marked_slice", "metrics_rows"]
 
 #: A reference with more label ids than this is an instance labelling (a few ids are classes).
 INSTANCE_MIN_IDS = 5
@@ -45,8 +45,8 @@ def go_to_marked_slice(viewer, layer):
     viewer.dims.set_point(viewer.dims.ndim - layer.ndim, float(world[0]))
 
 
-def metrics_text(reference, result, *, spacing, foreground_only=False):
-    """The metrics box: per-label scores, and object scores against an instance reference.
+def metrics_rows(reference, result, *, spacing, foreground_only=False):
+    """The metrics of the result against the reference, for the metrics table.
 
     Parameters
     ----------
@@ -55,25 +55,30 @@ def metrics_text(reference, result, *, spacing, foreground_only=False):
     spacing : tuple of float
         Voxel size per axis, for the distances.
     foreground_only : bool
-        Score "any label" against "any label" in the per-label table.
+        Score "any label" against "any label" in the per-label rows.
 
     Returns
     -------
-    str
-        Markdown tables: :func:`napari_heatseg.core.metrics.format_table` of the per-label
-        scores, then, if :func:`is_instance_reference`, the objects in the reference and
-        found, F1@0.5, mean AP and count error of
-        :func:`napari_heatseg.core.metrics.instance_scores` (on the labels as they are).
+    columns : list of str
+        Column titles (those of :func:`napari_heatseg.core.metrics.format_table`).
+    rows : list of list of str
+        One row per label of :func:`napari_heatseg.core.metrics.compare`, formatted.
+    objects : str
+        If :func:`is_instance_reference`: the objects in the reference and found, F1@0.5,
+        mean AP and count error of :func:`napari_heatseg.core.metrics.instance_scores` (on
+        the labels as they are); else "".
     """
     from napari_heatseg.core import metrics
 
     truth, test = reference, result
     if foreground_only:
         truth, test = (truth > 0).astype(np.uint8), (test > 0).astype(np.uint8)
-    table = metrics.format_table(metrics.compare(truth, test, spacing=spacing))
+    scores = metrics.compare(truth, test, spacing=spacing)
+    columns = [title for _, title, _ in metrics._COLUMNS]
+    rows = [[fmt.format(row[key]) for key, _, fmt in metrics._COLUMNS] for row in scores]
     if not is_instance_reference(reference):
-        return table
-    scores = metrics.instance_scores(reference, result)
-    return (f"{table}\n\n| objects ref | objects found | F1@0.5 | mean AP | count error |\n|---|---|---|---|---|\n"
-            f"| {scores['n_true']} | {scores['n_test']} | {scores['f1']:.3f} | {scores['mean_ap']:.3f} "
-            f"| {scores['count_error']:+d} |")
+        return columns, rows, ""
+    found = metrics.instance_scores(reference, result)
+    objects = (f"objects: {found['n_true']} in the reference, {found['n_test']} found; F1@0.5 {found['f1']:.3f}, "
+               f"mean AP {found['mean_ap']:.3f}, count error {found['count_error']:+d}")
+    return columns, rows, objects

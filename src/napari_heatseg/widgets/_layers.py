@@ -5,7 +5,10 @@ import numpy as np
 from ._inputs import LayerChoiceError
 
 __all__ = ["PREVIEW_COLOUR", "PREVIEW_CONTOUR", "PREVIEW_NAME", "add_preview", "apply_labels", "fresh_preview",
-           "spatial_transform"]
+           "show_state", "spatial_transform"]
+
+#: A state whose changed box holds more than this share of the preview is drawn whole.
+PARTIAL_SHARE = 0.25
 
 PREVIEW_NAME = "heatseg preview"
 #: Every id of the preview in one cyan, drawn as an outline of this many pixels: it stands out
@@ -45,18 +48,48 @@ def fresh_preview(viewer, preview, shape, dtype, scale, translate, clear=True):
     A preview of the same shape and dtype is kept (emptied first if ``clear``) and filled
     in place: a new array makes napari rebuild the layer's view. A missing preview is
     added (the active layer stays active); one of another shape or dtype gets new (empty) data.
+    Each change redraws the layer (30-50 ms at 1024² here), so only what differs is set.
     """
     if preview is None or preview not in viewer.layers:
         return add_preview(viewer, shape, dtype, scale, translate)
     if preview.data.shape == tuple(shape) and preview.data.dtype == dtype:
-        if clear:
+        if clear and preview.data.any():
             preview.data[...] = 0
-        preview.scale, preview.translate = scale, translate
-        preview.refresh()
+            preview.refresh()
     else:  # nothing to keep
         preview.data = np.zeros(shape, dtype)
-        preview.scale, preview.translate = scale, translate
+    if tuple(preview.scale) != tuple(scale):
+        preview.scale = scale
+    if tuple(preview.translate) != tuple(translate):
+        preview.translate = translate
     return preview
+
+
+def show_state(layer, labels, region=(...,), box=None):
+    """Write the state ``labels`` into the preview ``layer`` at ``region`` and show it.
+
+    ``box`` (slices of ``labels``) holds every voxel that changed since the state shown
+    before (``()``: none; None: unknown). A small box is written through
+    ``Labels.data_setitem``, which recolours only the voxels it changes (as napari does for
+    a brush stroke: about 2 ms for a 270² box at 1024² here, where a ``refresh()``
+    recolours and re-contours the whole slice shown, 30-50 ms). A box of more than
+    :data:`PARTIAL_SHARE` of the layer is written in place and refreshed whole.
+    """
+    if box is not None and not box:
+        return  # nothing changed
+    target = layer.data[region]
+    if box is None or np.prod([s.stop - s.start for s in box]) > PARTIAL_SHARE * target.size:
+        target[...] = labels
+        layer.refresh()
+        return
+    new = labels[box]
+    moved = np.nonzero(np.asarray(target[box]) != new)
+    if not moved[0].size:
+        return
+    offset = [index for index in region if isinstance(index, int)]  # the slice of a 3D layer
+    indices = tuple(np.full(moved[0].size, index) for index in offset) + tuple(
+        where + s.start for where, s in zip(moved, box))
+    layer.data_setitem(indices, new[moved])
 
 
 def apply_labels(target, labels, *, only_unlabelled=True, metadata=None):

@@ -14,7 +14,7 @@ from dataclasses import replace
 
 import numpy as np
 from magicgui.widgets import CheckBox, Container, PushButton
-from napari.utils.notifications import show_error, show_warning
+from napari.utils.notifications import show_warning
 from qtpy.QtCore import QTimer
 
 from ._inputs import LayerChoiceError, spatial_layout
@@ -73,7 +73,7 @@ class AnnotationLoop:
         self._bound = {}  # key -> the function bound on the viewer
 
     def controls(self):
-        """The loop's buttons, in two rows, connected."""
+        """The loop's buttons, connected: the marks' rows, and the objects' row (for Result)."""
         self.click_button = PushButton(text="Correct by clicking", tooltip=(
             "Adds the 'heatseg prompts' layer: each left click on the object (green) or, with Ctrl or "
             "'negative clicks', beside it (magenta) re-runs from the preview; delete a point to take it back.\n"
@@ -96,21 +96,24 @@ class AnnotationLoop:
         self.clear_button.changed.connect(self.clear_marks)
         self.accept_button.changed.connect(self.accept)
         self.undo_accept_button.changed.connect(self.undo_accept)
-        rows = ([self.click_button, self.negative_clicks, self.brush_button, self.clear_button],
-                [self.accept_button, self.undo_accept_button])
-        return [Container(widgets=row, layout="horizontal", labels=False) for row in rows]
+        rows = [Container(widgets=row, layout="horizontal", labels=False)
+                for row in ([self.click_button, self.negative_clicks], [self.brush_button, self.clear_button],
+                            [self.accept_button, self.undo_accept_button])]
+        for row in rows:
+            row.margins = (0, 0, 0, 0)
+        return rows[:2], rows[2]
 
     # ---- the prompts layer ---------------------------------------------------------------------
     def _image_layout(self):
         """``(spatial shape, scale, translate)`` of the image, or None (the user was told why)."""
         image_layer = self._widget._image.value
         if image_layer is None:
-            show_error("heatseg: no image layer: open an image before marking it.")
+            self._widget.report_error("no image layer: open an image before marking it.")
             return None
         try:
             shape, _, layer_channel_axis = spatial_layout(image_layer, self._widget._channel.value)
         except LayerChoiceError as exc:
-            show_error(f"heatseg: {exc}")
+            self._widget.report_error(exc)
             return None
         return (tuple(shape), *spatial_transform(image_layer, layer_channel_axis))
 
@@ -177,7 +180,7 @@ class AnnotationLoop:
             return replace(inputs, initial=result)
         if inputs.where == "propagate":
             raise LayerChoiceError("clicks and strokes correct the whole image/volume or the current slice; choose "
-                                   "one of them in 'where' (slice by slice takes no clicks).")
+                                   "one of them in 'run on' (slice by slice takes no clicks).")
         labels = np.unique(inputs.start[inputs.start > 0])
         default = int(labels[0]) if labels.size else 1
 
@@ -244,7 +247,7 @@ class AnnotationLoop:
             inputs = widget.gather_inputs(start=start)
             inputs = self.with_clicks(inputs, key, result)
         except LayerChoiceError as exc:
-            show_error(f"heatseg: {exc}")
+            self._widget.report_error(exc)
             return
         inputs = replace(inputs, scope=self._scope or ("object" if inputs.scope == "inside" else inputs.scope))
         widget.start_run(inputs, start_name="clicks" if self._origin is None else None, clear=result is None)
@@ -275,7 +278,7 @@ class AnnotationLoop:
         try:
             ids = self.accepted.accept(target, np.asarray(preview.data), metadata=preview.metadata.get("heatseg"))
         except LayerChoiceError as exc:
-            show_error(f"heatseg: {exc}")
+            self._widget.report_error(exc)
             return None
         if not ids:
             show_warning(f"heatseg: every voxel of the object is labelled already in {target.name!r}; "

@@ -9,14 +9,18 @@ import math
 import threading
 import time
 from contextlib import nullcontext
+from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 
-__all__ = ["Failed", "Gate", "RunController", "RunError", "Update", "core_updates", "throttled"]
+__all__ = ["Failed", "Gate", "RunController", "RunError", "Update", "bounding_box", "core_updates", "throttled"]
 
 #: At most this many preview updates per second reach the GUI thread.
 MAX_UPDATES_PER_SECOND = 10
+PACKAGE = Path(__file__).resolve().parents[1]  # napari_heatseg: where the core's warnings point
+#: Two states are shown at least this many times the last one's drawing time apart.
+DRAWS_APART = 3
 
 
 class RunError(Exception):
@@ -49,11 +53,53 @@ class Update(NamedTuple):
     done: int  # finished slices (slice-by-slice) or 0
     total: int  # slices to do (slice-by-slice) or 1
     lock: object = None  # held by the worker while it writes ``labels`` (slice-by-slice runs)
+    #: The state before this one (heat runs), to count what this iteration changed.
+    previous: np.ndarray | None = None
+    changed: int | None = None  # voxels the last iteration changed (None: not counted)
+    #: Box of ``labels`` (slices) holding every voxel changed since the state shown before;
+    #: ``()``: none changed; None: unknown (the whole region is drawn).
+    box: tuple | None = None
 
     def write_into(self, target):
         """Copy this state into ``target`` (the full spatial grid) at its region."""
         with nullcontext() if self.lock is None else self.lock:
             target[self.region] = self.labels
+
+    def progress(self):
+        """The status line while the run goes on: what changed, in plain words."""
+        if self.iteration is None:
+            return f"running: slice {self.done} of {self.total}"
+        if self.changed is None:
+            return f"running: iteration {self.iteration}"
+        return f"running: iteration {self.iteration}, {self.changed:,} voxels changed"
+
+    def details(self):
+        """The status line's tooltip: the energy, for those who want it."""
+        if self.iteration is None or math.isnan(self.energy):
+            return ""
+        return f"energy {self.energy:.6g} (threshold dynamics never increases it)"
+
+    def outcome(self, iteration_limit=None):
+        """The status line when the run has ended with this state (what the result holds).
+
+        ``iteration_limit``: the heat method's ``max_num_iter``. A run that ended before it
+        converged: no voxel moved any more, or the next state would have had a higher
+        energy (:func:`napari_heatseg.core.ictm.step.iterate`).
+        """
+        if self.iteration is None:
+            with nullcontext() if self.lock is None else self.lock:
+                found = np.flatnonzero(self.labels.reshape(self.labels.shape[0], -1).any(axis=1))
+            if not found.size:
+                return f"done: {self.total} slices segmented, the object is on none of them"
+            span = f"slice {found[0]}" if found.size == 1 else f"slices {found[0]}-{found[-1]}"
+            return (f"done: the object is on {span} ({found.size} of {self.labels.shape[0]} slices; "
+                    f"{self.total} segmented)")
+        if self.changed is None or math.isnan(self.energy):  # a baseline, or a start returned as it was
+            return "done"
+        if iteration_limit is not None and self.iteration >= iteration_limit:
+            return (f"done: stopped at the limit of {iteration_limit} iterations, {self.changed:,} voxels still "
+                    "changing (raise 'max iterations' under Advanced to go on)")
+        return f"done: converged after {self.iteration} iteration{'s' * (self.iteration != 1)}"
 
 
 class Gate:
@@ -94,20 +140,25 @@ class Gate:
     def wait(self):
         """Block while paused; False once the run is cancelled (worker side)."""
         with self._condition:
-            while self._paused and not self._steps and not self._stopped():
+            while self._paused and not self._steps and not self.stopped():
                 self._condition.wait(0.05)
-            if self._stopped():
+            if self.stopped():
                 return False
             if self._paused:
                 self._steps -= 1
             return True
 
-    def _stopped(self):
+    def stopped(self):
+        """True once the run is cancelled (worker side)."""
         return self._cancelled or self.abort_requested()
 
 
-def core_updates(inputs):
-    """States of the run described by ``inputs`` (a generator; runs in the worker)."""
+def core_updates(inputs, stopped=lambda: False):
+    """States of the run described by ``inputs`` (a generator; runs in the worker).
+
+    The heat method yields every iteration and stops between two of them; a baseline runs
+    in a child process that is killed as soon as ``stopped()`` says so (:mod:`._process`).
+    """
     import napari_heatseg as hs
 
     try:
@@ -115,10 +166,31 @@ def core_updates(inputs):
             yield from _stack_updates(inputs)
             return
         image, start = inputs.core_image_and_start()
-        for step in hs.evolve(image, start, **inputs.as_core_arguments()):
-            yield Update(inputs.region(), step.labels, step.iteration, step.energy, 0, 1)
+        arguments = inputs.as_core_arguments()
+        if inputs.method != "heat":
+            from ._process import segment_in_process
+
+            labels = segment_in_process(image, start, arguments, stopped)
+            if labels is not None:
+                yield Update(inputs.region(), labels, 1, math.nan, 0, 1)
+            return
+        before = np.asarray(arguments.get("initial", start))
+        for step in hs.evolve(image, start, **arguments):
+            yield Update(inputs.region(), step.labels, step.iteration, step.energy, 0, 1, previous=before)
+            before = step.labels.copy()  # the core may reuse its array
     except Exception as exc:
         raise RunError(f"heatseg could not segment with method {inputs.method!r}: {exc}") from exc
+
+
+def bounding_box(mask):
+    """The smallest box (a tuple of slices) holding every True voxel of ``mask``; ``()`` if none."""
+    box = []
+    for axis in range(mask.ndim):
+        along = np.flatnonzero(mask.any(axis=tuple(a for a in range(mask.ndim) if a != axis)))
+        if not along.size:
+            return ()
+        box.append(slice(int(along[0]), int(along[-1]) + 1))
+    return tuple(box)
 
 
 def _stack_updates(inputs):
@@ -130,27 +202,48 @@ def _stack_updates(inputs):
         yield Update((...,), volume, None, math.nan, done, total, lock)
 
 
-def throttled(updates, gate, min_interval=1 / MAX_UPDATES_PER_SECOND, clock=time.monotonic):
-    """Pass on at most one state per ``min_interval`` (every state while paused).
+def throttled(updates, gate, min_interval=1 / MAX_UPDATES_PER_SECOND, clock=time.monotonic,
+              draw_seconds=lambda: 0.0):
+    """Pass on at most one state per interval (every state while paused).
 
-    Returns the last state (shown or not), None if cancelled, or :class:`Failed` if the
-    core failed (so the main thread shows it once, as a napari notification).
+    The interval is ``min_interval``, or :data:`DRAWS_APART` times the time the last state
+    took to draw (``draw_seconds()``, measured on the main thread) if that is longer, so
+    drawing never takes more than a third of the main thread; ``min_interval=0`` passes
+    every state on. Each state passed on carries
+    the voxels its iteration changed and the box of every voxel changed since the one shown
+    before it (:attr:`Update.changed`, :attr:`Update.box`; the first one is drawn whole),
+    counted for the states shown only: at 60x256x256, counting every iteration cost half
+    the run's time.
+
+    Returns the last state (with the box of what changed since the last one shown), None
+    if cancelled, or :class:`Failed` if the core failed (so the main thread shows it
+    once, as a napari notification).
     """
-    last, last_shown = None, -math.inf
+    last, last_shown, shown_labels = None, -math.inf, None
+
+    def marked(update):
+        nonlocal shown_labels
+        if update.previous is None:  # nothing to compare with: drawn whole
+            return update
+        changed = int(np.count_nonzero(update.labels != update.previous))
+        box = None if shown_labels is None else bounding_box(update.labels != shown_labels)
+        shown_labels = update.labels.copy()
+        return update._replace(previous=None, changed=changed, box=box)
+
     try:
         for update in updates:
             last = update
-            shown = gate.paused or clock() - last_shown >= min_interval
-            if shown:
-                yield update
+            interval = min_interval and max(min_interval, DRAWS_APART * draw_seconds())
+            if gate.paused or clock() - last_shown >= interval:
+                yield marked(update)
                 last_shown = clock()
-            if gate.paused and not shown:
-                yield update  # a pause arrived meanwhile: show where the run stops
+            elif gate.paused:
+                yield marked(update)  # a pause arrived meanwhile: show where the run stops
             if not gate.wait():
                 return None
     except RunError as exc:
         return Failed(str(exc))
-    return last
+    return None if last is None else marked(last)
 
 
 class RunController:
@@ -162,7 +255,8 @@ class RunController:
         ``on_update(update)`` on the main thread for every state shown.
     on_done : callable
         ``on_done(outcome, message)`` on the main thread when the run ends;
-        ``outcome`` is ``'finished'``, ``'cancelled'`` or ``'failed'``.
+        ``outcome`` is ``'finished'``, ``'cancelled'`` or ``'failed'``. The warnings the
+        core raised meanwhile are in :attr:`warnings`.
     min_interval : float
         Smallest time between two shown states, in seconds.
     """
@@ -176,6 +270,9 @@ class RunController:
         self._progress = None
         self._outcome = None
         self.n_updates = 0
+        self.warnings = []  # messages of the warnings raised by the run going on (or the last one)
+        self._iteration_limit = None  # max_num_iter of a heat run
+        self.draw_seconds = 0.0  # how long the last state shown took to draw (main thread)
 
     @property
     def running(self):
@@ -186,13 +283,20 @@ class RunController:
 
         self.gate = Gate()
         self.n_updates = 0
+        self.warnings = []
+        self._iteration_limit = None
+        if inputs.method == "heat":
+            from napari_heatseg.core.ictm import HeatParameters
+
+            self._iteration_limit = inputs.params.get("max_num_iter", HeatParameters().max_num_iter)
         self._outcome = ("cancelled", "cancelled")
         # napari's worker relays an exception to a notification; connecting "errored"
         # ourselves stops superqt from re-raising it on the main thread as well
         connect = {"yielded": self._shown, "returned": self._returned, "errored": self._errored,
-                   "finished": self._finished}
+                   "warned": self._warned, "finished": self._finished}
         self.worker = thread_worker(throttled, start_thread=False, connect=connect)(
-            core_updates(inputs), self.gate, self.min_interval)
+            core_updates(inputs, self.gate.stopped), self.gate, self.min_interval,
+            draw_seconds=lambda: self.draw_seconds)
         self.gate.abort_requested = lambda worker=self.worker: worker.abort_requested
         if inputs.where == "propagate":
             from napari.utils import progress
@@ -227,7 +331,9 @@ class RunController:
             self._progress.total = update.total
             self._progress.n = update.done
             self._progress.refresh()
+        began = time.perf_counter()
         self._on_update(update)
+        self.draw_seconds = time.perf_counter() - began
 
     def _returned(self, last):
         if last is None:
@@ -239,10 +345,13 @@ class RunController:
             self._outcome = ("failed", last.message)
             return
         self._write(last)
-        if last.iteration is None:
-            self._outcome = ("finished", f"done: {last.done} of {last.total} slices")
-        else:
-            self._outcome = ("finished", f"done: {last.iteration} iterations, energy {last.energy:.6g}")
+        self._outcome = ("finished", last.outcome(self._iteration_limit))
+
+    def _warned(self, showwarning_args):
+        """Keep the warnings heatseg raised (the worker also catches those of other threads)."""
+        message, filename = str(showwarning_args[0]), showwarning_args[2]
+        if Path(filename).resolve().is_relative_to(PACKAGE) and message not in self.warnings:
+            self.warnings.append(message)
 
     def _errored(self, exc):  # a bug outside the core: napari's worker already notified
         self._outcome = ("failed", f"{type(exc).__name__}: {exc}")

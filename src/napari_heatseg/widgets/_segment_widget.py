@@ -3,42 +3,28 @@
 import threading
 
 import numpy as np
-from magicgui.widgets import (CheckBox, ComboBox, Container, Label, LineEdit, PushButton, RadioButtons, SpinBox,
-                              TextEdit)
+from magicgui.widgets import CheckBox, ComboBox, Container, LineEdit, PushButton, RadioButtons, SpinBox
 from napari.layers import Image, Labels, Shapes
 from napari.utils.notifications import show_error, show_warning
-from qtpy.QtCore import QEvent, QObject, QTimer
-from qtpy.QtGui import QFontDatabase
-from qtpy.QtWidgets import QTextEdit
+from qtpy.QtCore import QTimer
 
 import napari_heatseg as hs
 
 from ._defaults import go_to_marked_slice, is_sample_reference, is_sample_start
 from ._inputs import (WHERE, LayerChoiceError, SegmentInputs, image_data, labels_start,
                       parse_label_ids, spatial_layout)
-from ._layers import add_preview, fresh_preview, spatial_transform
+from ._layers import add_preview, fresh_preview, show_state, spatial_transform
+from ._layout import CancelWhenRemoved, StatusLine, scroll_sections
 from ._loop import AnnotationLoop, key_for
 from ._params import heat_parameter_values, heat_parameter_widgets
-from ._results import NEW_LAYER, ONLY_UNLABELLED, OVERWRITE, ApplyAndCompare
+from ._results import NEW_LAYER, ONLY_UNLABELLED, OVERWRITE, ApplyAndCompare, metrics_widgets
 from ._run import RunController
 from ._shapes import shapes_start
 
-__all__ = ["SegmentWidget"]
+__all__ = ["ADVANCED", "SegmentWidget"]
 
-
-
-class _CancelWhenRemoved(QObject):
-    """Cancels the run when the widget leaves its dock (napari unparents a removed dock widget)."""
-
-    def __init__(self, widget, cancel):
-        super().__init__(widget)
-        self._cancel = cancel
-        widget.installEventFilter(self)
-
-    def eventFilter(self, obj, event):
-        if event.type() == QEvent.Type.ParentChange and obj.parent() is None:
-            self._cancel()
-        return False
+#: The heat method's parameters in the Advanced section (names of the core's HeatParameters).
+ADVANCED = ("tau", "lam", "model", "edge", "max_num_iter", "tol", "reach", "min_std")
 
 
 class SegmentWidget(ApplyAndCompare, Container):
@@ -51,7 +37,7 @@ class SegmentWidget(ApplyAndCompare, Container):
     """
 
     def __init__(self, napari_viewer):
-        super().__init__()
+        super().__init__(labels=False)
         self._viewer = napari_viewer
         self._preview = None
         self._watched_shapes = None  # the Shapes start whose drawing may set scope "inside"
@@ -63,28 +49,30 @@ class SegmentWidget(ApplyAndCompare, Container):
 
         self._image = ComboBox(label="image", choices=self._choices(Image),
                                tooltip="The image to segment (2D or 3D; RGB and multichannel too).")
-        self._channel = ComboBox(label="channel axis", choices=["auto", "none", "first", "last"], value="auto",
-                                 tooltip="Data axis holding channels. auto: the colour axis of RGB layers.")
+        self._channel = ComboBox(label="colour channels", choices=["auto", "none", "first", "last"], value="auto",
+                                 tooltip="Which data axis holds the channels. auto: the colour axis of RGB "
+                                         "layers; none: a grey image or volume.")
         self._start = ComboBox(label="start", choices=self._choices(Labels, Shapes, own=False),
                                tooltip="A Labels layer (painted marks) or a Shapes layer (rectangles, "
                                        "ellipses, polygons filled; paths drawn as scribbles).")
-        self._label_ids = LineEdit(label="label ids", value="all",
+        self._label_ids = LineEdit(label="labels to use", value="all",
                                    tooltip="Labels of the start layer to use, e.g. '1, 3'; 'all' = every label.")
-        self._shape_label = SpinBox(label="shapes label", value=1, min=1, max=2**16 - 1,
+        self._shape_label = SpinBox(label="label of shapes", value=1, min=1, max=2**16 - 1,
                                     tooltip="Label value given to the shapes of a Shapes start.")
         self._method = ComboBox(label="method", choices=hs.methods(), value="heat",
-                                tooltip="heat: threshold dynamics with the heat semigroup; others: baselines.")
-        self._scope = ComboBox(label="scope", choices=["object", "inside", "all"], value="object",
+                                tooltip="heat: threshold dynamics with the heat semigroup; others: classical "
+                                        "baselines, for comparison.")
+        self._scope = ComboBox(label="find", choices=["object", "inside", "all"], value="object",
                                tooltip="object: one object grown/shrunk from each mark; inside: the answer "
                                        "lies within the marked region (a box); all: everything that looks "
                                        "like the marks.")
         self._instances = CheckBox(text="one id per object", value=False,
                                    tooltip="Give every object found its own id, touching objects split "
-                                           "(for nuclei, cells); most useful with scope 'all'.")
-        self._where = ComboBox(label="where", choices=list(WHERE), value="whole image/volume",
+                                           "(for nuclei, cells); most useful with 'find: all'.")
+        self._where = ComboBox(label="run on", choices=list(WHERE), value="whole image/volume",
                                tooltip="current slice of a 3D stack, the whole image/volume, or slice by "
                                        "slice from the annotated slice(s), each started from its neighbour.")
-        self._heat = heat_parameter_widgets(("tau", "lam", "model", "edge", "max_num_iter"))
+        self._heat = heat_parameter_widgets(ADVANCED)
 
         self.run_button = PushButton(text="Run", tooltip=f"Start, or resume a paused run ({key_for('run')}).")
         self.pause_button = PushButton(text="Pause")
@@ -93,7 +81,8 @@ class SegmentWidget(ApplyAndCompare, Container):
                                                                f"({key_for('cancel')}).")
         buttons = Container(widgets=[self.run_button, self.pause_button, self.step_button,
                                      self.cancel_button], layout="horizontal", labels=False)
-        self.status = Label(label="status", value="ready")
+        buttons.margins = (0, 0, 0, 0)
+        self.status = StatusLine()
 
         self._target = ComboBox(label="apply to", choices=self._target_choices,
                                 tooltip="Labels layer that receives the preview (undo with Ctrl+Z).")
@@ -106,15 +95,20 @@ class SegmentWidget(ApplyAndCompare, Container):
                                          tooltip="Compare 'any label' against 'any label' (e.g. instance "
                                                  "ground truth against a one-label result).")
         self.compare_button = PushButton(text="Compare with reference")
-        self.table = TextEdit(label="metrics", value="")
-        self.table.native.setReadOnly(True)
-        self.table.native.setLineWrapMode(QTextEdit.LineWrapMode.NoWrap)
-        self.table.native.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
+        self.table, self.object_scores, metrics = metrics_widgets()
 
-        self.extend([self._image, self._channel, self._start, self._label_ids, self._shape_label,
-                     self._method, self._scope, self._instances, self._where, *self._heat.values(), buttons, self.status,
-                     *self.loop.controls(), self._target, self._mode, self.apply_button, self._reference,
-                     self._foreground_only, self.compare_button, self.table])
+        marks, objects = self.loop.controls()
+        self._sections = [
+            Container(widgets=[self._image, self._channel, self._start, self._label_ids, self._shape_label]),
+            Container(widgets=marks, labels=False),
+            Container(widgets=[self._method, self._scope, self._instances, self._where, buttons]),
+            Container(widgets=list(self._heat.values())),
+            Container(widgets=[objects, self._target, self._mode, self.apply_button, self._reference,
+                               self._foreground_only, self.compare_button, metrics]),
+        ]
+        titles = (("Input", True), ("Marks", True), ("Run", True), ("Advanced", False), ("Result", True))
+        self.sections = scroll_sections(self, [(title, section, expanded) for (title, expanded), section
+                                               in zip(titles, self._sections)], self.status)
 
         self.run_button.changed.connect(self.run)
         self.pause_button.changed.connect(self.pause)
@@ -128,6 +122,9 @@ class SegmentWidget(ApplyAndCompare, Container):
         for picker in (self._image, self._channel):
             picker.changed.connect(self._prepare_preview_soon)
             picker.changed.connect(self.loop.image_changed)
+        for field in (self._image, self._channel, self._start, self._label_ids, self._shape_label, self._method,
+                      self._scope, self._instances, self._where, *self._heat.values()):
+            field.changed.connect(self._inputs_changed)
         for event in (napari_viewer.layers.events.inserted, napari_viewer.layers.events.removed):
             event.connect(self.reset_choices)
         napari_viewer.layers.events.inserted.connect(self._sample_layer_added)
@@ -136,11 +133,16 @@ class SegmentWidget(ApplyAndCompare, Container):
             for layer in filter(is_sample_layer, picker.choices):  # a sample opened before the widget
                 picker.value = layer
         self.native.destroyed.connect(self._on_destroyed)
-        self._removal_watch = _CancelWhenRemoved(self.native, self.controller.cancel)
+        self._removal_watch = CancelWhenRemoved(self.native, self.controller.cancel)
         self._set_state("ready")
         self._prepare_preview_soon()
 
     # ---- choices -----------------------------------------------------------------------------
+    def reset_choices(self, *_):
+        """Refresh every layer picker (napari calls this when layers change)."""
+        for section in getattr(self, "_sections", ()):  # none yet while magicgui builds the container
+            section.reset_choices()
+
     def _choices(self, *kinds, own=True):
         """Layers of the given kinds; ``own=False`` leaves out the layers the widget writes.
 
@@ -190,7 +192,7 @@ class SegmentWidget(ApplyAndCompare, Container):
         boxes = len(layer.data) and set(layer.shape_type) <= {"rectangle", "ellipse"}
         if boxes and self._scope.value == "object":
             self._scope.value = "inside"
-            self.status.value = "scope set to 'inside': the answer stays within the drawn boxes"
+            self.status.value = "find set to 'inside': the answer stays within the drawn boxes"
             self._stop_watching_shapes()
 
     def _stop_watching_shapes(self):
@@ -199,8 +201,16 @@ class SegmentWidget(ApplyAndCompare, Container):
             self._watched_shapes = None
 
     def _show_heat_params(self, method):
+        """The heat method's own fields (Advanced, one id per object) only with it; a baseline
+        gets its child process ready (see :mod:`._process`)."""
+        heat = method == "heat"
         for widget in (*self._heat.values(), self._instances):
-            widget.visible = method == "heat"
+            widget.visible = heat
+        self.sections["Advanced"].setVisible(heat)
+        if not heat:
+            from ._process import warm_up
+
+            warm_up()
 
     # ---- inputs ------------------------------------------------------------------------------
     def _params(self):
@@ -229,7 +239,7 @@ class SegmentWidget(ApplyAndCompare, Container):
         instances = self._instances.value and self._method.value == "heat"
         if instances and where == "propagate":
             raise LayerChoiceError("'one id per object' works on the whole image/volume or the current slice; "
-                                   "untick it or choose another 'where'.")
+                                   "untick it or choose another 'run on'.")
         slice_index = None
         if where == "slice" and len(spatial_shape) == 3:
             point = np.delete(np.asarray(image_layer.world_to_data(self._viewer.dims.point)),
@@ -259,16 +269,13 @@ class SegmentWidget(ApplyAndCompare, Container):
             self.controller.resume()
             self._set_state("running")
             return
-        try:
-            inputs = self.gather_inputs()
-        except LayerChoiceError as exc:
-            show_error(f"heatseg: {exc}")
-            return
+        self.status.say("running…")  # at once: gathering big layers takes a moment
+        self.status.native.repaint()
         key = self.loop.key()
         try:
-            inputs = self.loop.with_clicks(inputs, key)
+            inputs = self.loop.with_clicks(self.gather_inputs(), key)
         except LayerChoiceError as exc:
-            show_error(f"heatseg: {exc}")
+            self.report_error(exc)
             return
         self.start_run(inputs)
         self.loop.run_started(inputs, key)
@@ -277,8 +284,21 @@ class SegmentWidget(ApplyAndCompare, Container):
         """Run ``inputs`` into the preview (emptied first if ``clear``)."""
         self._inputs = inputs
         self._preview = self._fresh_preview(inputs, start_name or self._start.value.name, clear)
+        if not self._preview.visible:  # hidden by the last Apply
+            self._preview.visible = True
         self.controller.start(inputs)
         self._set_state("running")
+        self.status.say("running…")
+
+    def report_error(self, message):
+        """Say what went wrong in full, in the status line and as a napari notification."""
+        self.status.say(str(message), error=True)
+        show_error(f"heatseg: {message}")
+
+    def _inputs_changed(self, *_):
+        """A new choice makes the last run's message (and its warnings) stale."""
+        if not self.controller.running:
+            self.status.say("ready")
 
     def pause(self):
         self.controller.pause()
@@ -315,13 +335,18 @@ class SegmentWidget(ApplyAndCompare, Container):
             return  # Run says what is wrong
         dtype = start_layer.data.dtype if isinstance(start_layer, Labels) else np.uint8
         self._preview = add_preview(self._viewer, shape, dtype, *spatial_transform(image_layer, layer_channel_axis))
+        self.reset_choices()  # the pickers were refreshed while it was added, before it was known as ours
         threading.Thread(target=hs.warm_up, name="heatseg warm-up", daemon=True).start()
 
     def _fresh_preview(self, inputs, start_name, clear=True):
+        added = self._preview is None or self._preview not in self._viewer.layers
         preview = fresh_preview(self._viewer, self._preview, inputs.start.shape, inputs.labels_dtype,
                                 *self._image_transform, clear)
         preview.metadata["heatseg"] = dict(inputs.metadata(), image=self._image.value.name,
                                            start=start_name, outcome="running")
+        if added:
+            self._preview = preview
+            self.reset_choices()  # see _prepare_preview
         return preview
 
     def _show(self, update):
@@ -333,25 +358,27 @@ class SegmentWidget(ApplyAndCompare, Container):
             show_warning("heatseg: the preview layer was removed, so the run was cancelled.")
             return
         # in place: replacing .data would make the viewer recompute its dims on every update
-        update.write_into(preview.data)
-        preview.refresh()
-        if update.iteration is None:
-            self.status.value = f"slice {update.done} of {update.total}"
+        if update.lock is not None:  # slice by slice: the volume the worker fills
+            update.write_into(preview.data)
+            preview.refresh()
         else:
-            self.status.value = f"iteration {update.iteration}, energy {update.energy:.6g}"
+            show_state(preview, update.labels, update.region, update.box)
+        self.status.say(update.progress(), details=update.details())
 
     def _done(self, outcome, message):
         if self._closed:
             return
         if self._preview is not None:
             self._preview.metadata["heatseg"]["outcome"] = outcome
-        if outcome != "failed":  # failures already reached the user as a napari notification
-            if self._preview is not None and self._preview.metadata["heatseg"].get("instances"):
+        if outcome == "failed":  # the notification is cut short: the status line has it in full
+            self.status.say(message, error=True)
+        else:
+            if outcome == "finished" and self._preview is not None and self._preview.metadata["heatseg"].get(
+                    "instances"):
                 n_objects = np.count_nonzero(np.unique(np.asarray(self._preview.data)))
                 message = f"{message}; {n_objects} objects"
-            self.status.value = message
-        else:
-            self.status.value = "failed (see notification); ready"
+            warned = "".join(f"\nwarning: {text}" for text in self.controller.warnings)
+            self.status.say(message + warned, details=self.status.native.toolTip())
         self._set_state("ready")
         self.loop.run_done(outcome)
 
