@@ -80,9 +80,10 @@ def test_nuclei_dev_image_live_preview_and_ground_truth(viewer_widget, qtbot):
 def test_rgb_photo_box_inside_ground_truth(viewer_widget, qtbot):
     """A GrabCut photo (dev data only) from its bounding box, scope 'inside'.
 
-    IoU floor 0.7: measured 0.82 for the core on this item (unknown band left out).
+    IoU floor 0.8: measured 0.89 for the core on this item with the defaults (unknown band
+    left out).
     """
-    image, truth, _ = load_item("natural2d_grabcut", "153077")
+    image, truth, _ = load_item("natural2d_grabcut", "181079")
     ys, xs = np.nonzero(truth == 1)
     box = np.zeros(truth.shape, np.uint8)
     box[ys.min(): ys.max() + 1, xs.min(): xs.max() + 1] = 1
@@ -91,7 +92,7 @@ def test_rgb_photo_box_inside_ground_truth(viewer_widget, qtbot):
     choose(widget, layer, viewer.add_labels(box, name="box"), scope="inside")
     run_to_end(qtbot, widget, timeout=120_000)
     assert widget._inputs.channel_axis == -1
-    assert iou(preview(viewer).data, truth == 1, valid=truth != 255) > 0.7
+    assert iou(preview(viewer).data, truth == 1, valid=truth != 255) > 0.8
 
 
 def test_3d_scale_becomes_spacing_and_preview_scale(viewer_widget, qtbot):
