@@ -34,6 +34,7 @@ import numpy as np
 from scipy import ndimage
 
 from .morphology import as_objects, bounding_box, depth, inside_domain, meeting, object_domain
+from .reach import Reach
 
 __all__ = ["Scope", "corrections", "make_scope"]
 
@@ -73,6 +74,7 @@ class Scope:
         self.marks = drawn if self.seeds is None else np.where(drawn > 0, drawn, self.seeds)
         self.region = self._inside_region(start) if name == "inside" else None
         self.anchored = anchor is not None
+        self.frontiers = {}  # "object": each label's latest :class:`~.reach.Reach`, passed on to finer grids
 
     def _inside_region(self, start):
         """Each label's region: the start's, plus the bounding box of it and its seeds when a
@@ -92,6 +94,7 @@ class Scope:
         """The same scope on the sub-grid ``box``."""
         cropped = Scope.__new__(Scope)
         cropped.name, cropped.n_labels, cropped.anchored = self.name, self.n_labels, self.anchored
+        cropped.frontiers = self.frontiers  # shared: the coarse grids' scopes are crops of one scope
         for name in ("seeds", "background", "marks", "region"):
             value = getattr(self, name)
             setattr(cropped, name, None if value is None else value[box])
@@ -117,8 +120,17 @@ class Scope:
                 level.kept[key] = self.region == label
             return level.kept[key]
         if self.name == "object":
-            return np.logical_and(diffused > 1e-4, level.domain, out=level.scratch(("reach", label), bool))
+            allowed = np.logical_and(diffused > 1e-4, level.domain, out=level.scratch(("reach", label), bool))
+            return np.logical_and(allowed, self.reach(label, level).inside, out=allowed)
         return None
+
+    def reach(self, label, level):
+        """``"object"``: the :class:`~.reach.Reach` (frontier) of phase ``label`` on ``level``."""
+        key = ("frontier", label)
+        if key not in level.kept:
+            coarser = self.frontiers.get(label)
+            level.kept[key] = self.frontiers[label] = Reach(self.marks == label, level.spacing, level.domain, coarser)
+        return level.kept[key]
 
     def finish(self, phases, previous, level):
         """The phases of one step made to obey the scope: ``"object"``'s connected, solid
@@ -126,6 +138,10 @@ class Scope:
         meet the mark (:func:`~.morphology.meeting`), then the marks (:meth:`fix`)."""
         if self.name == "object":
             phases = as_objects(phases, previous, self.marks, self.n_labels, level.spacing, NECK)
+            full_resolution = min(level.spacing) <= 1.0  # the solver's lengths are in finest voxels
+            for label in range(1, self.n_labels + 1):
+                if self.reach(label, level).update(phases == label, level.image, full_resolution):
+                    phases[(phases == label) & ~self.reach(label, level).inside] = 0
         elif self.anchored:
             phases = meeting(phases, self.marks, self.n_labels)
         return self.fix(phases)

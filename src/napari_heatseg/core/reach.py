@@ -1,0 +1,113 @@
+r"""How far a ``scope="object"`` label may grow: a frontier that moves out only while the evidence holds.
+
+A fixed reach cannot serve every object: a ball drawn at the deepest point of a round
+object says the object ends about one mark depth :math:`d` beyond the mark, while an
+elongated tumour marked near one end extends many depths along the stack. So each label
+starts with a frontier :math:`\rho_0 = ` :data:`START` :math:`\cdot d` (distance to its
+mark, physical units), and the threshold dynamics may only place the label within it.
+Whenever the label reaches its frontier (it wants to grow beyond), the frontier moves out
+by :data:`STEP` :math:`\cdot d` if the part it grew since the last move is still the same
+object (:func:`~.evidence.verdict`: its contrast with the local background, a ring of
+width :math:`d` around the label, has not faded, and its mean has not drifted from the
+object's when the frontier was first reached). Otherwise the frontier falls back to where
+the evidence last held and stays there: the suspect shell is dropped.
+
+The background model is local by construction (the domain around the mark, see
+:func:`~.morphology.object_domain`, which stays the outer limit), and the local
+background of the check is re-estimated at every move. Every length is a multiple of the
+mark's depth and every intensity test a ratio of differences, so the rule is free of the
+spacing's unit and of the intensity range.
+"""
+
+import numpy as np
+from scipy import ndimage
+
+from .evidence import contrast, ring, verdict
+from .morphology import depth
+
+__all__ = ["START", "STEP", "Reach"]
+
+START = 2.0
+"""The first frontier, in mark depths beyond the mark (a round object marked by the standard
+ball ends about one depth beyond it; two more are the margin the answer may take)."""
+
+STEP = 1.0
+"""How far the frontier moves out at a time, in mark depths."""
+
+
+class Reach:
+    """The frontier of one label on one grid (see the module's description).
+
+    Parameters
+    ----------
+    mark : ndarray of bool
+        The label's mark on this grid.
+    spacing : tuple of float
+        The grid's voxel size.
+    limit : ndarray of bool, optional
+        Where the label may go at all (the scope's domain); the local background is
+        measured there.
+    coarser : Reach, optional
+        The same label's frontier on the coarser grid solved before this one: its frontier
+        (in mark depths), reference and verdict carry over, so a finer grid neither
+        forgets a stop nor takes a coarse answer that leaked as its reference.
+
+    Attributes
+    ----------
+    radius : float
+        The current frontier (distance to the mark).
+    stopped : str or None
+        Why the frontier stopped moving (``"faded"``, ``"drifted"``), None while it may move.
+    """
+
+    def __init__(self, mark, spacing, limit=None, coarser=None):
+        self.spacing = tuple(spacing)
+        self.depth = max(depth(mark, spacing), min(spacing)) if mark.any() else min(spacing)
+        self.distance = ndimage.distance_transform_edt(~mark, sampling=spacing) if mark.any() \
+            else np.zeros(mark.shape)
+        self.limit = limit
+        if coarser is None:
+            self.radius, self._held, self._reference, self.stopped = START * self.depth, 0.0, None, None
+        else:
+            scale = self.depth / coarser.depth
+            self.radius, self._held = coarser.radius * scale, coarser._held * scale
+            self._reference, self.stopped = coarser._reference, coarser.stopped
+        self._inside = self.distance <= self.radius
+        self._top = float(self.distance.max()) if limit is None or not limit.any() \
+            else float(self.distance[limit].max())
+
+    @property
+    def inside(self):
+        """Where the label may be now: within the frontier."""
+        return self._inside
+
+    def update(self, mask, image, judge=True):
+        """Move the frontier after a step that left the label at ``mask`` (``image``: the
+        grid's image, channels last); returns True when the frontier changed. With
+        ``judge`` False (a coarse grid, where a thin contrast is blurred away) the frontier
+        holds: the evidence is judged at full resolution only."""
+        if not judge or self.stopped is not None or self.radius >= self._top:
+            return False
+        if not (mask & (self.distance > self.radius - max(self.spacing))).any():
+            return False  # the label does not press against its frontier
+        around = ring(mask, self.depth, self.spacing, self.limit)
+        if self._reference is None:  # the mark's look, and the object's contrast as it first reaches its frontier
+            first = contrast(image, mask, around)
+            if first is not None:
+                mark_mean = np.nanmean(image[self.distance == 0], axis=0)
+                self._reference = mark_mean, mark_mean - (first[0] - first[1])
+        else:
+            grown = mask & (self.distance > self._held)
+            why = verdict(contrast(image, grown, around & (self.distance > self._held - self.depth)),
+                          self._reference)
+            if why is not None:
+                self.stopped = why
+                self._set(self._held)
+                return True
+        self._held = self.radius
+        self._set(self.radius + STEP * self.depth)
+        return True
+
+    def _set(self, radius):
+        self.radius = radius
+        self._inside = self.distance <= radius
