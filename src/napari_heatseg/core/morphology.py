@@ -205,8 +205,9 @@ def without_necks(mask, mark, radius, spacing):
 
     The opening of ``mask`` by a ball :math:`B_r` of radius :math:`r` = ``radius`` (the
     union of the balls of that radius inside it, :math:`(M \ominus B_r) \oplus B_r`) splits
-    it at every neck narrower than the ball; its pieces that meet ``mark`` are the core
-    :math:`C`, and the answer is :math:`M \cap (C \oplus B_{r + h})`, :math:`h` the largest
+    it at every neck narrower than the ball; its pieces that meet ``mark``, and the mark
+    itself (a marked thin structure is evidence, not a neck), are the core :math:`C`, and
+    the answer is :math:`M \cap (C \oplus B_{r + h})`, :math:`h` the largest
     voxel size: the core and a fringe (thin protrusions, the stub of a neck), so that a
     fringe always reaches the next slice of a volume whose slices are thicker than
     :math:`r`. A ``mask`` with no ball of radius :math:`r` inside, or whose opening misses
@@ -225,8 +226,9 @@ def without_necks(mask, mark, radius, spacing):
     met = met[met > 0]
     if not met.size:
         return mask
+    core = np.isin(pieces, met) | mark[box]  # a thin structure that is marked is evidence, not a neck
     out = np.zeros_like(mask)
-    out[box] = mask[box] & (ndimage.distance_transform_edt(~np.isin(pieces, met), sampling=spacing) <= fringe)
+    out[box] = mask[box] & (ndimage.distance_transform_edt(~core, sampling=spacing) <= fringe)
     return out
 
 
