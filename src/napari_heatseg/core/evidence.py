@@ -61,7 +61,8 @@ def contrast(image, inside, around):
 def verdict(state, reference, min_contrast=MIN_CONTRAST, max_drift=MAX_DRIFT):
     """Why ``state`` (a :func:`contrast` pair) is no longer the object of ``reference``:
     ``"faded"``, ``"drifted"``, or None when it still is (or when the reference has no
-    contrast to measure by)."""
+    contrast to measure by). ``min_contrast=-inf`` judges the drift alone (``state``'s
+    contrast may then be None)."""
     if state is None or reference is None:
         return None
     mean, own = state
@@ -69,7 +70,7 @@ def verdict(state, reference, min_contrast=MIN_CONTRAST, max_drift=MAX_DRIFT):
     size2 = float(np.dot(ref_contrast, ref_contrast))
     if not size2 > 0:
         return None
-    if np.dot(own, ref_contrast) / size2 < min_contrast:
+    if np.isfinite(min_contrast) and np.dot(own, ref_contrast) / size2 < min_contrast:
         return "faded"
     if np.sqrt(np.dot(mean - ref_mean, mean - ref_mean) / size2) > max_drift:
         return "drifted"

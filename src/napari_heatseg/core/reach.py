@@ -5,24 +5,28 @@ object says the object ends about one mark depth :math:`d` beyond the mark, whil
 elongated tumour marked near one end extends many depths along the stack. So each label
 starts with a frontier :math:`\rho_0 = ` :data:`START` :math:`\cdot d` (distance to its
 mark, physical units), and the threshold dynamics may only place the label within it.
-Whenever the label reaches its frontier (it wants to grow beyond), the frontier moves out
-by :data:`STEP` :math:`\cdot d` if the part it grew since the last move is still the same
-object (:func:`~.evidence.verdict`: its contrast with the local background, a ring of
-width :math:`d` around the label, has not faded, and its mean has not drifted from the
-object's when the frontier was first reached). Otherwise the frontier falls back to where
-the evidence last held and stays there: the suspect shell is dropped.
+Whenever the label reaches its frontier (it wants to grow beyond: the image fit pulls it
+on), the frontier moves out by :data:`STEP` :math:`\cdot d` if the part it grew since the
+last move still looks like the mark: its median has not drifted from the mark's by more than
+:data:`~.evidence.MAX_DRIFT` times the contrast between the mark and its background (the
+domain outside the label when the frontier is first reached; :func:`~.evidence.verdict`).
+Otherwise the frontier falls back to where the evidence last held and stays there: the
+shell that turned into another structure (a brighter neighbour) is dropped. The median,
+not the mean, judges a shell: one that is half another structure is judged by it. A label
+pressing on its frontier is not yet at its boundary, so the contrast with a ring around it
+says nothing there; the drift does.
 
-The background model is local by construction (the domain around the mark, see
-:func:`~.morphology.object_domain`, which stays the outer limit), and the local
-background of the check is re-estimated at every move. Every length is a multiple of the
-mark's depth and every intensity test a ratio of differences, so the rule is free of the
-spacing's unit and of the intensity range.
+The outer limit stays the domain around the mark (:func:`~.morphology.object_domain`),
+which also keeps the background model local; necks are cut at every step
+(:func:`~.morphology.without_necks`). Every length is a multiple of the mark's depth and
+the test a ratio of intensity differences, so the rule is free of the spacing's unit and
+of the intensity range.
 """
 
 import numpy as np
 from scipy import ndimage
 
-from .evidence import contrast, ring, verdict
+from .evidence import contrast, verdict
 from .morphology import depth
 
 __all__ = ["START", "STEP", "Reach"]
@@ -31,7 +35,7 @@ START = 2.0
 """The first frontier, in mark depths beyond the mark (a round object marked by the standard
 ball ends about one depth beyond it; two more are the margin the answer may take)."""
 
-STEP = 1.0
+STEP = 0.5
 """How far the frontier moves out at a time, in mark depths."""
 
 
@@ -57,7 +61,8 @@ class Reach:
     radius : float
         The current frontier (distance to the mark).
     stopped : str or None
-        Why the frontier stopped moving (``"faded"``, ``"drifted"``), None while it may move.
+        ``"drifted"`` once the frontier stopped moving (it fell back to where the evidence last
+        held), None while it may move.
     """
 
     def __init__(self, mark, spacing, limit=None, coarser=None):
@@ -81,25 +86,19 @@ class Reach:
         """Where the label may be now: within the frontier."""
         return self._inside
 
-    def update(self, mask, image, judge=True):
+    def update(self, mask, image):
         """Move the frontier after a step that left the label at ``mask`` (``image``: the
-        grid's image, channels last); returns True when the frontier changed. With
-        ``judge`` False (a coarse grid, where a thin contrast is blurred away) the frontier
-        holds: the evidence is judged at full resolution only."""
-        if not judge or self.stopped is not None or self.radius >= self._top:
+        grid's image, channels last); returns True when the frontier changed."""
+        if self.stopped is not None or self.radius >= self._top:
             return False
         if not (mask & (self.distance > self.radius - max(self.spacing))).any():
             return False  # the label does not press against its frontier
-        around = ring(mask, self.depth, self.spacing, self.limit)
-        if self._reference is None:  # the mark's look, and the object's contrast as it first reaches its frontier
-            first = contrast(image, mask, around)
-            if first is not None:
-                mark_mean = np.nanmean(image[self.distance == 0], axis=0)
-                self._reference = mark_mean, mark_mean - (first[0] - first[1])
+        if self._reference is None:  # the mark's look, and its contrast with the background around
+            self._reference = contrast(image, self.distance == 0, self._background(mask))
         else:
             grown = mask & (self.distance > self._held)
-            why = verdict(contrast(image, grown, around & (self.distance > self._held - self.depth)),
-                          self._reference)
+            why = verdict((np.nanmedian(image[grown], axis=0), None), self._reference, -np.inf) \
+                if grown.any() else None
             if why is not None:
                 self.stopped = why
                 self._set(self._held)
@@ -107,6 +106,10 @@ class Reach:
         self._held = self.radius
         self._set(self.radius + STEP * self.depth)
         return True
+
+    def _background(self, mask):
+        """The background the label competes with: the domain (``limit``) outside it."""
+        return ~mask if self.limit is None else self.limit & ~mask
 
     def _set(self, radius):
         self.radius = radius

@@ -138,9 +138,8 @@ class Scope:
         meet the mark (:func:`~.morphology.meeting`), then the marks (:meth:`fix`)."""
         if self.name == "object":
             phases = as_objects(phases, previous, self.marks, self.n_labels, level.spacing, NECK)
-            full_resolution = min(level.spacing) <= 1.0  # the solver's lengths are in finest voxels
             for label in range(1, self.n_labels + 1):
-                if self.reach(label, level).update(phases == label, level.image, full_resolution):
+                if self.reach(label, level).update(phases == label, level.image):
                     phases[(phases == label) & ~self.reach(label, level).inside] = 0
         elif self.anchored:
             phases = meeting(phases, self.marks, self.n_labels)
