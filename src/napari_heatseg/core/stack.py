@@ -282,8 +282,9 @@ def iter_stack(image, start, *, mode="propagate", axis=0, method=DEFAULT_METHOD,
                                             min_contrast, max_drift)
             for value, reason in {**lost, **changed}.items():
                 stops.append(StackStop(int(value), int(i), int(i - neighbour), reason))
-                warnings.warn(f"slice-by-slice propagation: {stops[-1]}; the slices beyond are left empty. "
-                              f"Check slice {i}, or annotate it and run again.", UserWarning, stacklevel=2)
+                warnings.warn(f"slice-by-slice propagation: {stops[-1]}; it is left out of that slice and "
+                              f"the slices beyond. Check slice {i}, or annotate it there and run again.",
+                              UserWarning, stacklevel=2)
         root[i] = root[neighbour]
         results[i] = labels
         done += 1
