@@ -240,14 +240,15 @@ def test_propagation_says_where_and_why_it_stopped():
 
 
 def test_a_leaked_slice_is_reported_as_a_leak():
-    # a disk on the annotated slice; the next slice is one bright plate: "all" floods it
+    # the next slice holds a much larger disk (2.5 times the area): with max_area_ratio 2 it is a leak
     image, truth, _ = _cone()
-    image[5] = 1.0 + 0.05 * np.random.default_rng(1).standard_normal(image[5].shape)
-    image[5, :, :4] = 0.0
+    yy, xx = np.mgrid[:48, :48]
+    image[5] = ((yy - 24) ** 2 + (xx - 24) ** 2 < 22**2) + 0.05 * np.random.default_rng(1).standard_normal((48, 48))
     start = np.zeros(truth.shape, np.uint8)
     start[4] = truth[4]
     with pytest.warns(UserWarning, match="slice 5"):
-        out, stops = segment_stack(image, start, mode="propagate", model="mean", scope="all", return_stops=True)
+        out, stops = segment_stack(image, start, mode="propagate", model="mean", max_area_ratio=2.0,
+                                   return_stops=True)
     leak, = [stop for stop in stops if stop.step == 1]
     assert (leak.index, leak.reason) == (5, "leaked") and not out[5:].any()
 
