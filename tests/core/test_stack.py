@@ -255,9 +255,9 @@ def test_a_leaked_slice_is_reported_as_a_leak():
 
 def test_mri3d_sample_slice_by_slice_from_its_ball():
     # issue 17: the bundled sample's ball, propagated slice by slice with scope "object".
-    # Measured (2026-12-01): 3D IoU 0.504 (was 0.024: every neighbour slice leaked and was
-    # emptied silently); the ball's slice is segmented first (754 px of 984), propagation
-    # stops at slice 12 (a leak, retried and still leaking) and 18 (faded: the tumour ends at 17).
+    # Measured (2026-12-01): 3D IoU 0.511 (was 0.024: every neighbour slice leaked and was
+    # emptied silently); the ball's slice is segmented first, propagation stops at slice 12
+    # and 18 (leaks, retried and still leaking; the tumour's main part spans 12-17).
     from napari_heatseg.samples import load_sample
 
     sample = load_sample("mri3d")

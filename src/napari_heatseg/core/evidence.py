@@ -1,7 +1,8 @@
 r"""Whether a grown region is still the object it grew from: contrast with its surroundings and drift.
 
 One rule, used where growth must stop when the evidence ends: ``scope="object"``'s reach
-(:mod:`.reach`) and slice propagation (:mod:`.stack`). A region :math:`R` (the object, or
+(:mod:`.reach`) and slice propagation (:mod:`.stack`, whose per-slice checks
+:func:`drop_lost` and :func:`drop_changed` are here). A region :math:`R` (the object, or
 the part added since the last check) is compared with a reference state of the object
 (mean :math:`m_0`, contrast :math:`c_0` = mean inside minus mean in a ring around it, per
 channel):
@@ -20,7 +21,7 @@ scaled or shifted; rings are measured in physical units.
 import numpy as np
 from scipy import ndimage
 
-__all__ = ["MAX_DRIFT", "MIN_CONTRAST", "contrast", "ring", "verdict"]
+__all__ = ["MAX_DRIFT", "MIN_CONTRAST", "contrast", "drop_changed", "drop_lost", "label_contrasts", "ring", "verdict"]
 
 MIN_CONTRAST = 0.25
 """Default ``min_contrast``: a region keeping less than a quarter of the reference contrast has faded."""
@@ -75,3 +76,45 @@ def verdict(state, reference, min_contrast=MIN_CONTRAST, max_drift=MAX_DRIFT):
     if np.sqrt(np.dot(mean - ref_mean, mean - ref_mean) / size2) > max_drift:
         return "drifted"
     return None
+
+
+# ------------------------------------------------------------ slice propagation's checks
+
+def drop_lost(labels, previous, max_area_ratio, min_area):
+    """Remove labels that vanished or whose area jumped from the previous slice's; returns
+    ``(labels, {value: reason})``."""
+    out, dropped = labels.copy(), {}
+    for value in np.unique(previous[previous != 0]):
+        before = np.count_nonzero(previous == value)
+        after = np.count_nonzero(labels == value)
+        if after < min_area or after > max_area_ratio * before:
+            out[labels == value] = 0
+            dropped[value] = "vanished" if after < min_area else "leaked"
+    return out, dropped
+
+
+def label_contrasts(labels, image, channel_axis, width=3):
+    """Per label of ``labels``: its :func:`contrast` in ``image`` (channels on
+    ``channel_axis``) with a ring ``width`` pixels wide."""
+    image = np.asarray(image, dtype=np.float64)
+    image = image[..., None] if channel_axis is None else np.moveaxis(image, channel_axis, -1)
+    out = {}
+    for value in np.unique(labels[labels != 0]):
+        mask = labels == value
+        state = contrast(image, mask, ring(mask, width))
+        if state is not None:
+            out[value] = state
+    return out
+
+
+def drop_changed(labels, image, channel_axis, reference, min_contrast, max_drift):
+    """Remove labels that faded out or turned into another structure, compared with
+    ``reference`` (per label, a :func:`contrast` pair; :func:`verdict`); returns
+    ``(labels, {value: reason})``."""
+    out, dropped = labels.copy(), {}
+    for value, state in label_contrasts(labels, image, channel_axis).items():
+        why = verdict(state, reference.get(value), min_contrast, max_drift)
+        if why is not None:
+            out[labels == value] = 0
+            dropped[value] = why
+    return out, dropped

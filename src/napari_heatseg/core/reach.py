@@ -7,9 +7,10 @@ starts with a frontier :math:`\rho_0 = ` :data:`START` :math:`\cdot d` (distance
 mark, physical units), and the threshold dynamics may only place the label within it.
 Whenever the label reaches its frontier (it wants to grow beyond: the image fit pulls it
 on), the frontier moves out by :data:`STEP` :math:`\cdot d` if the part it grew since the
-last move still looks like the mark: its median has not drifted from the mark's by more than
-:data:`~.evidence.MAX_DRIFT` times the contrast between the mark and its background (the
-domain outside the label when the frontier is first reached; :func:`~.evidence.verdict`).
+last move still looks like the mark: its median has not drifted from the mark's mean by
+more than :data:`~.evidence.MAX_DRIFT` times the contrast between the mark and its
+background (the domain outside the label when the frontier is first reached), the mark's
+own spread added in quadrature (:meth:`Reach._mark_reference`, :func:`~.evidence.verdict`).
 Otherwise the frontier falls back to where the evidence last held and stays there: the
 shell that turned into another structure (a brighter neighbour) is dropped. The median,
 not the mean, judges a shell: one that is half another structure is judged by it. A label
@@ -94,7 +95,7 @@ class Reach:
         if not (mask & (self.distance > self.radius - max(self.spacing))).any():
             return False  # the label does not press against its frontier
         if self._reference is None:  # the mark's look, and its contrast with the background around
-            self._reference = contrast(image, self.distance == 0, self._background(mask))
+            self._reference = self._mark_reference(image, mask)
         else:
             grown = mask & (self.distance > self._held)
             why = verdict((np.nanmedian(image[grown], axis=0), None), self._reference, -np.inf) \
@@ -107,9 +108,23 @@ class Reach:
         self._set(self.radius + STEP * self.depth)
         return True
 
-    def _background(self, mask):
-        """The background the label competes with: the domain (``limit``) outside it."""
-        return ~mask if self.limit is None else self.limit & ~mask
+    def _mark_reference(self, image, mask):
+        r"""``(m, c)``: the mark's mean :math:`m` and its contrast with the background the
+        label competes with (the domain outside it), lengthened to
+        :math:`\sqrt{\|c\|^2 + \operatorname{tr}\Sigma}` by the mark's own variance
+        :math:`\Sigma`: a textured or many-coloured mark allows its shells as much drift as
+        it varies itself."""
+        mark = self.distance == 0
+        background = ~mask if self.limit is None else self.limit & ~mask
+        reference = contrast(image, mark, background)
+        if reference is None:
+            return None
+        mean, towards = reference
+        size2 = float(np.dot(towards, towards))
+        if not size2 > 0:
+            return reference
+        spread2 = float(np.sum(np.nanvar(image[mark], axis=0)))
+        return mean, towards * np.sqrt(1 + spread2 / size2)
 
     def _set(self, radius):
         self.radius = radius

@@ -4,8 +4,11 @@ An annotator labels one slice (or a few) of a 3D or 2D+t stack; :func:`iter_stac
 the others. In ``"propagate"`` mode each next slice starts from its neighbour's result and
 is re-fitted to its own image by :func:`napari_heatseg.segment` (so the mask follows the
 object, it is not copied), in both directions from every annotated slice, until the object
-vanishes or its area jumps (a leak). Annotated slices are returned as drawn, never
-overwritten. ``"independent"`` segments every slice from the same start, and ``"full3d"``
+vanishes, fades, turns into another structure or its area jumps (a leak;
+:mod:`.evidence`). Where and why each label stopped is returned as :class:`StackStop`
+records and told in a warning. Annotated slices are returned as drawn, unless their marks
+are starts to grow from (``scope="object"``: a ball inside the object), which are
+segmented first. ``"independent"`` segments every slice from the same start, and ``"full3d"``
 segments the volume in one call. :func:`fill_stack` writes the slices into one label
 volume as they come (the one assembly, used by :func:`segment_stack`, the CLI's and the
 batch jobs' stacks, and the napari widget's slice-by-slice runs).
@@ -21,7 +24,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .api import DEFAULT_METHOD, segment
-from .evidence import MAX_DRIFT, MIN_CONTRAST, contrast, ring, verdict
+from .evidence import MAX_DRIFT, MIN_CONTRAST, drop_changed, drop_lost, label_contrasts
 
 __all__ = ["MODES", "StackStop", "fill_stack", "iter_stack", "segment_stack"]
 
@@ -31,8 +34,10 @@ RETRY_REACH = 2.0
 """``scope="object"``: a slice whose label leaked (area jump) is segmented once more with
 ``reach`` this many depths of the neighbour's object (between neighbouring slices an object
 moves by less than its own depth), before propagation gives up. Measured on the bundled
-mri3d sample from its ball (benchmarks/leak.py): 3D IoU 0.17 without the retry, 0.48 with
-1, 0.50 with 2; cells3d's nuclei never reach it."""
+mri3d sample from its ball (benchmarks/leak.py): 3D IoU 0.20 without the retry, 0.50 with
+1, 0.51 with 2, 0.20 with 3; on the three largest cells3d nuclei from a ball, 1, 2 and 3
+give the same (0.54 / 0.85 / 0.57: the retried slices leak again). Chosen on one volume:
+the lead may want to re-check it on other stacks."""
 
 REASONS = {
     "vanished": "its area fell below `min_area`",
@@ -262,7 +267,7 @@ def iter_stack(image, start, *, mode="propagate", axis=0, method=DEFAULT_METHOD,
             done += 1
             yield a, results[a], done, total
     root = {int(a): int(a) for a in annotated}  # the annotated slice each slice descends from
-    reference = {int(a): _contrasts(results[int(a)], image_slice(int(a)), slice_channel_axis) for a in annotated}
+    reference = {int(a): label_contrasts(results[int(a)], image_slice(int(a)), slice_channel_axis) for a in annotated}
     stops = []
     for i, neighbour in order:
         previous = results[neighbour]
@@ -270,15 +275,15 @@ def iter_stack(image, start, *, mode="propagate", axis=0, method=DEFAULT_METHOD,
         if previous.any():
             current = image_slice(i)
             labels = segment(current, previous, **options)
-            labels, lost = _drop_lost(labels, previous, max_area_ratio, min_area)
+            labels, lost = drop_lost(labels, previous, max_area_ratio, min_area)
             if "leaked" in lost.values() and options.get("scope") == "object" and "reach" not in params:
                 # a leak: once more with the object kept near its neighbour's (a leaked label only)
                 leaked = np.isin(previous, [v for v, why in lost.items() if why == "leaked"])
                 near = segment(current, np.where(leaked, previous, 0), **{**options, "reach": RETRY_REACH})
-                near, lost_again = _drop_lost(near, previous * leaked, max_area_ratio, min_area)
+                near, lost_again = drop_lost(near, previous * leaked, max_area_ratio, min_area)
                 labels = np.where(near > 0, near, labels)
                 lost = {v: why for v, why in lost.items() if why != "leaked"} | lost_again
-            labels, changed = _drop_changed(labels, current, slice_channel_axis, reference[root[neighbour]],
+            labels, changed = drop_changed(labels, current, slice_channel_axis, reference[root[neighbour]],
                                             min_contrast, max_drift)
             for value, reason in {**lost, **changed}.items():
                 stops.append(StackStop(int(value), int(i), int(i - neighbour), reason))
@@ -325,45 +330,6 @@ def _check_stack_start(start, image, axis, start_axis, spatial_ndim):
     if annotated.size == 0:
         raise ValueError("`start` marks nothing (all zeros); label the object on at least one slice.")
     return annotated
-
-
-def _drop_lost(labels, previous, max_area_ratio, min_area):
-    """Remove labels that vanished or whose area jumped from the previous slice's; returns
-    ``(labels, {value: reason})``."""
-    out, dropped = labels.copy(), {}
-    for value in np.unique(previous[previous != 0]):
-        before = np.count_nonzero(previous == value)
-        after = np.count_nonzero(labels == value)
-        if after < min_area or after > max_area_ratio * before:
-            out[labels == value] = 0
-            dropped[value] = "vanished" if after < min_area else "leaked"
-    return out, dropped
-
-
-def _contrasts(labels, image, channel_axis, width=3):
-    """Per label: :func:`~napari_heatseg.core.evidence.contrast` with a ring ``width`` pixels wide."""
-    image = np.asarray(image, dtype=np.float64)
-    image = image[..., None] if channel_axis is None else np.moveaxis(image, channel_axis, -1)
-    out = {}
-    for value in np.unique(labels[labels != 0]):
-        mask = labels == value
-        state = contrast(image, mask, ring(mask, width))
-        if state is not None:
-            out[value] = state
-    return out
-
-
-def _drop_changed(labels, image, channel_axis, reference, min_contrast, max_drift):
-    """Remove labels that faded out or turned into another structure, compared with
-    ``reference`` (:func:`~napari_heatseg.core.evidence.verdict`); returns
-    ``(labels, {value: reason})``."""
-    out, dropped = labels.copy(), {}
-    for value, state in _contrasts(labels, image, channel_axis).items():
-        why = verdict(state, reference.get(value), min_contrast, max_drift)
-        if why is not None:
-            out[labels == value] = 0
-            dropped[value] = why
-    return out, dropped
 
 
 def fill_stack(out, image, start, *, mode="propagate", axis=0, lock=None, **kwargs):
