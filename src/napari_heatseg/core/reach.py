@@ -4,7 +4,8 @@ A fixed reach cannot serve every object: a ball drawn at the deepest point of a 
 object says the object ends about one mark depth :math:`d` beyond the mark, while an
 elongated tumour marked near one end extends many depths along the stack. So each label
 starts with a frontier :math:`\rho_0 = ` :data:`START` :math:`\cdot d` (distance to its
-mark, physical units), and the threshold dynamics may only place the label within it.
+mark, physical units; :math:`d` is measured in the plane of a mark drawn on one slice,
+:func:`mark_depth`), and the threshold dynamics may only place the label within it.
 Whenever the label reaches its frontier (it wants to grow beyond: the image fit pulls it
 on), the frontier moves out by :data:`STEP` :math:`\cdot d` if the part it grew since the
 last move still looks like the mark: its median has not drifted from the mark's mean by
@@ -17,7 +18,8 @@ not the mean, judges a shell: one that is half another structure is judged by it
 pressing on its frontier is not yet at its boundary, so the contrast with a ring around it
 says nothing there; the drift does.
 
-The outer limit stays the domain around the mark (:func:`~.morphology.object_domain`),
+The outer limit is ``reach`` mark depths (the size prior) within the domain around the
+mark (:func:`~.morphology.object_domain`),
 which also keeps the background model local; necks are cut at every step
 (:func:`~.morphology.without_necks`). Every length is a multiple of the mark's depth and
 the test a ratio of intensity differences, so the rule is free of the spacing's unit and
@@ -30,7 +32,7 @@ from scipy import ndimage
 from .evidence import contrast, verdict
 from .morphology import depth
 
-__all__ = ["START", "STEP", "Reach"]
+__all__ = ["START", "STEP", "Reach", "mark_depth"]
 
 START = 2.0
 """The first frontier, in mark depths beyond the mark (a round object marked by the standard
@@ -38,6 +40,19 @@ ball ends about one depth beyond it; two more are the margin the answer may take
 
 STEP = 0.5
 """How far the frontier moves out at a time, in mark depths."""
+
+
+def mark_depth(mark, spacing):
+    """The scale a mark gives: its :func:`~.morphology.depth`, measured in the plane of its
+    slice when it is drawn on a single slice of a volume (a disk on one slice says how wide
+    the object is, not that it is one slice thick)."""
+    flat = [a for a in range(mark.ndim) if mark.ndim == 3 and np.ptp(np.flatnonzero(mark.any(
+        axis=tuple(b for b in range(mark.ndim) if b != a)))) == 0 and mark.shape[a] > 1]
+    if not flat:
+        return depth(mark, spacing)
+    axis = flat[0]
+    plane = np.take(mark, np.flatnonzero(mark.any(axis=tuple(b for b in range(3) if b != axis)))[0], axis=axis)
+    return depth(plane, [h for b, h in enumerate(spacing) if b != axis])
 
 
 class Reach:
@@ -52,6 +67,9 @@ class Reach:
     limit : ndarray of bool, optional
         Where the label may go at all (the scope's domain); the local background is
         measured there.
+    farthest : float
+        The frontier never moves beyond this many mark depths (the size prior: the
+        parameter ``reach``).
     coarser : Reach, optional
         The same label's frontier on the coarser grid solved before this one: its frontier
         (in mark depths), reference and verdict carry over, so a finer grid neither
@@ -66,9 +84,9 @@ class Reach:
         held), None while it may move.
     """
 
-    def __init__(self, mark, spacing, limit=None, coarser=None):
+    def __init__(self, mark, spacing, limit=None, coarser=None, farthest=np.inf):
         self.spacing = tuple(spacing)
-        self.depth = max(depth(mark, spacing), min(spacing)) if mark.any() else min(spacing)
+        self.depth = max(mark_depth(mark, spacing), min(spacing)) if mark.any() else min(spacing)
         self.distance = ndimage.distance_transform_edt(~mark, sampling=spacing) if mark.any() \
             else np.zeros(mark.shape)
         self.limit = limit
@@ -79,8 +97,8 @@ class Reach:
             self.radius, self._held = coarser.radius * scale, coarser._held * scale
             self._reference, self.stopped = coarser._reference, coarser.stopped
         self._inside = self.distance <= self.radius
-        self._top = float(self.distance.max()) if limit is None or not limit.any() \
-            else float(self.distance[limit].max())
+        top = float(self.distance.max()) if limit is None or not limit.any() else float(self.distance[limit].max())
+        self._top = min(top, farthest * self.depth)
 
     @property
     def inside(self):
