@@ -34,7 +34,7 @@ def depth(mark, spacing):
 
 # ------------------------------------------------------------------------- regions of interest
 
-def object_domain(image, valid, start, n_labels, spacing, reach, min_std):
+def object_domain(image, valid, start, n_labels, spacing, reach, min_std, extents=None):
     """Region of interest of ``scope="object"``: a neighbourhood of each mark holding background.
 
     Its radius (beyond the mark) is the larger of ``reach`` mark depths (the depth is the
@@ -46,6 +46,11 @@ def object_domain(image, valid, start, n_labels, spacing, reach, min_std):
 
     The distances are computed on a box around the mark that holds every voxel within the
     radius (:func:`_near_mark`), not on the whole image; the result is the same.
+
+    ``extents``, a dict if given, receives each label's apparent extent: the larger of
+    ``reach`` mark depths and the half-unlike distance (half the domain's radius beyond the
+    mark when that distance sets it), the farthest a ``scope="object"`` label may grow
+    (:class:`~.reach.Reach`).
     """
     domain = np.zeros(start.shape, dtype=bool)
     for k in range(1, n_labels + 1):
@@ -55,6 +60,8 @@ def object_domain(image, valid, start, n_labels, spacing, reach, min_std):
         if not len(samples):
             box, distance, _ = _near_mark(mark, spacing, margin)
             domain[box] |= distance <= margin
+            if extents is not None:
+                extents[k] = margin
             continue
         mean, spread = samples.mean(axis=0), np.maximum(samples.std(axis=0), min_std)
         radius = margin
@@ -73,6 +80,8 @@ def object_domain(image, valid, start, n_labels, spacing, reach, min_std):
                 break
             radius = needed
         domain[box] |= distance <= needed
+        if extents is not None:
+            extents[k] = margin if half is None else max(margin, half)
     return domain
 
 

@@ -18,9 +18,10 @@ not the mean, judges a shell: one that is half another structure is judged by it
 pressing on its frontier is not yet at its boundary, so the contrast with a ring around it
 says nothing there; the drift does.
 
-The outer limit is ``reach`` mark depths (the size prior) within the domain around the
-mark (:func:`~.morphology.object_domain`),
-which also keeps the background model local; necks are cut at every step
+The outer limit is the label's apparent extent: ``reach`` mark depths, or farther where
+half the voxels around the mark still look like it (a small mark deep inside a large
+uniform object); the domain around the mark (:func:`~.morphology.object_domain`), where
+the background model is learned, reaches twice as far. Necks are cut at every step
 (:func:`~.morphology.without_necks`). Every length is a multiple of the mark's depth and
 the test a ratio of intensity differences, so the rule is free of the spacing's unit and
 of the intensity range.
@@ -68,8 +69,8 @@ class Reach:
         Where the label may go at all (the scope's domain); the local background is
         measured there.
     farthest : float
-        The frontier never moves beyond this many mark depths (the size prior: the
-        parameter ``reach``).
+        The frontier never moves beyond this distance to the mark (the label's apparent
+        extent, :func:`~.morphology.object_domain`).
     coarser : Reach, optional
         The same label's frontier on the coarser grid solved before this one: its frontier
         (in mark depths), reference and verdict carry over, so a finer grid neither
@@ -98,7 +99,7 @@ class Reach:
             self._reference, self.stopped = coarser._reference, coarser.stopped
         self._inside = self.distance <= self.radius
         top = float(self.distance.max()) if limit is None or not limit.any() else float(self.distance[limit].max())
-        self._top = min(top, farthest * self.depth)
+        self._top = min(top, farthest)
 
     @property
     def inside(self):

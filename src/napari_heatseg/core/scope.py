@@ -70,6 +70,9 @@ class Scope:
     frontiers : dict
         ``"object"``: each label's latest :class:`~.reach.Reach` (its frontier on the grid
         solved last), which the next finer grid continues from.
+    extents : dict
+        ``"object"``: each label's farthest reach from its mark
+        (:func:`~.morphology.object_domain`).
     """
 
     def __init__(self, name, n_labels, start, seeds=None, background=None, anchor=None):
@@ -82,7 +85,7 @@ class Scope:
         self.region = self._inside_region(start) if name == "inside" else None
         self.anchored = anchor is not None
         self.frontiers = {}  # "object": each label's latest :class:`~.reach.Reach`, passed on to finer grids
-        self.farthest = np.inf  # "object": the frontiers' outer limit in mark depths (set by :meth:`domain`)
+        self.extents = {}  # "object": each label's farthest reach (set by :meth:`domain`)
 
     def _inside_region(self, start):
         """Each label's region: the start's, plus the bounding box of it and its seeds when a
@@ -103,7 +106,7 @@ class Scope:
         cropped = Scope.__new__(Scope)
         cropped.name, cropped.n_labels, cropped.anchored = self.name, self.n_labels, self.anchored
         cropped.frontiers = self.frontiers  # shared: the coarse grids' scopes are crops of one scope
-        cropped.farthest = self.farthest
+        cropped.extents = self.extents
         for name in ("seeds", "background", "marks", "region"):
             value = getattr(self, name)
             setattr(cropped, name, None if value is None else value[box])
@@ -112,11 +115,12 @@ class Scope:
     def domain(self, prepared, spacing, reach, min_std):
         """Where labels may go, for the heat method (None: everywhere); see
         :func:`~.morphology.object_domain` and :func:`~.morphology.inside_domain`. Lengths
-        in ``spacing``'s units. ``"object"``: ``reach`` also bounds the frontiers
-        (:class:`~.reach.Reach`), which the domain's wider look for background does not."""
+        in ``spacing``'s units. ``"object"``: also records each label's apparent extent
+        (:attr:`extents`), the outer limit of its frontier (:class:`~.reach.Reach`): the
+        domain itself reaches twice as far, to see background."""
         if self.name == "object":
-            self.farthest = reach  # the frontiers' outer limit (:class:`~.reach.Reach`)
-            return object_domain(prepared.image, prepared.valid, self.marks, self.n_labels, spacing, reach, min_std)
+            return object_domain(prepared.image, prepared.valid, self.marks, self.n_labels, spacing, reach, min_std,
+                                 self.extents)
         if self.name == "inside":
             return inside_domain(self.region, spacing)
         return None
@@ -141,7 +145,7 @@ class Scope:
         if key not in level.kept:
             coarser = self.frontiers.get(label)
             level.kept[key] = self.frontiers[label] = Reach(self.marks == label, level.spacing, level.domain, coarser,
-                                                            self.farthest)
+                                                            self.extents.get(label, np.inf))
         return level.kept[key]
 
     def finish(self, phases, previous, level):
