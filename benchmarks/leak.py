@@ -14,8 +14,11 @@ answer voxel to the true object, in mark depths (target <= 2). Cases:
   propagation stopped.
 
 It also times brain1 from its ball (median of 3 warm runs; target 0.5 s). Run from the
-project root: ``python -m benchmarks.leak`` (the last run is in ``results/leak.md``; run it
-with ``PYTHONPATH`` pointing at another checkout's ``src`` to compare).
+project root: ``python -m benchmarks.leak`` (the analysis, before and after, is in
+``results/leak.md``; run it with ``PYTHONPATH`` pointing at another checkout's ``src`` to
+compare). ``--sweep 0.5,2 1,2 ...`` prints, instead, the mean IoU per set for settings of the
+neck cut and the first frontier (``scope.NECK``, ``reach.START``), to choose them
+leave-one-set-out; the phantoms' side is ``tests/core/test_leak_phantoms.py``.
 """
 
 import argparse
@@ -55,20 +58,21 @@ def _row(case, scores):
     return [case, f"{iou:.3f}", f"{volume:.2f}", f"{far:.2f}", ok]
 
 
-def object_rows():
-    rows = []
+def object_scores():
+    """``{case: (IoU, volume ratio, farthest)}`` of the 3D objects from their standard balls."""
+    scores = {}
     for set_name in ("brain1", "prostate_phantom"):
         for item in load_set(set_name):
             spacing = item.spacing or (1.0,) * item.ndim
             answer = _quiet(lambda: hs.segment(item.image, item.start, spacing=spacing, scope="object"))
             for value in np.unique(item.start[item.start > 0]):
                 name = item.name if set_name == "brain1" else f"{item.name} label {value}"
-                rows.append(_row(name, bounds(item.target == value, answer == value, item.start == value, spacing)))
+                scores[name] = bounds(item.target == value, answer == value, item.start == value, spacing)
     for truth, image, spacing, name in _cells3d_nuclei():
         mark = _ball_at_depth(truth, spacing)
         answer = _quiet(lambda: hs.segment(image, mark.astype(np.uint8), spacing=spacing, scope="object")) > 0
-        rows.append(_row(name, bounds(truth, answer, mark, spacing)))
-    return rows
+        scores[name] = bounds(truth, answer, mark, spacing)
+    return scores
 
 
 def _cells3d_nuclei(n=3):
@@ -81,8 +85,8 @@ def _cells3d_nuclei(n=3):
             for rank, value in enumerate(np.argsort(sizes)[::-1][:n])]
 
 
-def blob_rows(n_nuclei_images=10):
-    """Median (lowest) IoU and the share within both bounds, per 2D set, from a ball in each object."""
+def blob_scores(n_nuclei_images=10):
+    """``{set: [(IoU, volume ratio, farthest), ...]}`` of 2D objects, each from a ball inside it."""
     grabcut, nuclei = [], []
     for item in load_set("natural2d_grabcut"):
         truth = item.target == 1
@@ -98,13 +102,40 @@ def blob_rows(n_nuclei_images=10):
             mark = _ball_at_depth(truth, (1.0, 1.0))
             answer = _quiet(lambda: hs.segment(image, mark.astype(np.uint8), scope="object")) > 0
             nuclei.append(bounds(truth, answer, mark, (1.0, 1.0)))
-    rows = []
-    for case, scores in (("natural2d_grabcut (the object of each photo)", grabcut),
-                         (f"nuclei2d_dsb2018 (3 largest nuclei of the first {n_nuclei_images} images)", nuclei)):
-        ious = [s[0] for s in scores]
-        within = sum(v <= 3 and f <= 2 for _, v, f in scores)
-        rows.append([case, len(scores), f"{np.median(ious):.3f}", f"{np.min(ious):.3f}", f"{within}/{len(scores)}"])
-    return rows
+    return {"natural2d_grabcut (the object of each photo)": grabcut,
+            f"nuclei2d_dsb2018 (3 largest nuclei of the first {n_nuclei_images} images)": nuclei}
+
+
+def _within(scores):
+    return sum(volume <= 3 and far <= 2 for _, volume, far in scores)
+
+
+def blob_rows():
+    """Median (lowest) IoU and the share within both bounds, per 2D set."""
+    return [[case, len(scores), f"{np.median([s[0] for s in scores]):.3f}", f"{np.min([s[0] for s in scores]):.3f}",
+             f"{_within(scores)}/{len(scores)}"] for case, scores in blob_scores().items()]
+
+
+def sweep(settings):
+    """One line per ``"NECK,START"`` setting: mean IoU (objects within bounds) per set.
+
+    Sets the module constants :data:`napari_heatseg.core.scope.NECK` (0: no neck cut) and
+    :data:`napari_heatseg.core.reach.START` for the run, to choose them leave-one-set-out.
+    """
+    from napari_heatseg.core import reach, scope
+
+    lines = []
+    for setting in settings:
+        neck, start = (float(v) for v in setting.split(","))
+        scope.NECK, reach.START = neck or None, start
+        objects = object_scores()
+        groups = {"brain1": [v for k, v in objects.items() if k == "brain1"],
+                  "prostate": [v for k, v in objects.items() if k.startswith("prostate")],
+                  "cells3d": [v for k, v in objects.items() if k.startswith("cells3d")], **blob_scores()}
+        lines.append(f"NECK {neck:g}, START {start:g}: " + " | ".join(
+            f"{name.split(' (')[0]} {np.mean([s[0] for s in scores]):.3f} ({_within(scores)}/{len(scores)})"
+            for name, scores in groups.items()))
+    return lines
 
 
 def propagation_rows():
@@ -144,8 +175,14 @@ def brain1_seconds(repeat=3):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--output", type=Path, default=RESULTS, help="where to write the report ('-': print only)")
+    parser.add_argument("--output", type=Path, default=Path("-"),
+                        help=f"where to write the report (default '-': print only; the analysis is in {RESULTS.name})")
+    parser.add_argument("--sweep", nargs="+", metavar="NECK,START",
+                        help="instead: mean IoU per set for each setting of scope.NECK and reach.START")
     args = parser.parse_args(argv)
+    if args.sweep:
+        print("\n".join(sweep(args.sweep)))
+        return
     text = "\n".join([
         f"scope='object' leak bounds and slice propagation from a ball (issue 17); {stamp()}.",
         f"Machine: {machine()} (timings vary with other load on the machine).",
@@ -153,7 +190,8 @@ def main(argv=None):
         "",
         "From the standard ball, `hs.segment(..., scope='object')` (bounds: volume <= 3x, farthest <= 2 mark depths):",
         "",
-        markdown_table(["object", "IoU", "volume / true", "farthest (mark depths)", "within bounds"], object_rows()),
+        markdown_table(["object", "IoU", "volume / true", "farthest (mark depths)", "within bounds"],
+                       [_row(case, scores) for case, scores in object_scores().items()]),
         "",
         "2D blobs, a ball in each object:",
         "",
