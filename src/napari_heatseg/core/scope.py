@@ -24,8 +24,9 @@ geometry (regions of interest, connected solid objects) is in
 Differences between the heat method and the baselines that are deliberate:
 
 - ``"object"``: the heat method keeps face-connected pieces and fills holes (its answers
-  are smooth, so a diagonal contact is a leak); the baselines keep fully connected pieces
-  and fill nothing (a pixel-wise classifier's object often touches itself diagonally).
+  are smooth, so a diagonal contact is a leak), cuts necks and grows within a frontier
+  (:mod:`.reach`); the baselines keep fully connected pieces and fill nothing (a
+  pixel-wise classifier's object often touches itself diagonally) and have no frontier.
 - ``"inside"``: the heat method learns the background from a band of half the region's
   depth (:func:`~.morphology.inside_domain`); the baselines from the region's box grown by
   one voxel and its rim (GrabCut's rectangle convention).
