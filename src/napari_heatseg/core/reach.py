@@ -36,8 +36,9 @@ from .morphology import depth
 __all__ = ["START", "STEP", "Reach", "mark_depth"]
 
 START = 2.0
-"""The first frontier, in mark depths beyond the mark (a round object marked by the standard
-ball ends about one depth beyond it; two more are the margin the answer may take)."""
+"""The first frontier, in mark depths beyond the mark: a round object marked by the standard
+ball ends about one depth beyond it, and one more is the fit's margin (half the leak bound
+of two depths beyond the object). Chosen on the leak phantoms; see benchmarks/results/leak.md."""
 
 STEP = 0.5
 """How far the frontier moves out at a time, in mark depths."""
@@ -66,8 +67,8 @@ class Reach:
     spacing : tuple of float
         The grid's voxel size.
     limit : ndarray of bool, optional
-        Where the label may go at all (the scope's domain); the local background is
-        measured there.
+        Where the label may go at all (the scope's domain); the background the mark is
+        compared with is measured there (with none, the frontier moves without a test).
     farthest : float
         The frontier never moves beyond this distance to the mark (the label's apparent
         extent, :func:`~.morphology.object_domain`).
@@ -85,7 +86,7 @@ class Reach:
         held), None while it may move.
     """
 
-    def __init__(self, mark, spacing, limit=None, coarser=None, farthest=np.inf):
+    def __init__(self, mark, spacing, limit=None, farthest=np.inf, coarser=None):
         self.spacing = tuple(spacing)
         self.depth = max(mark_depth(mark, spacing), min(spacing)) if mark.any() else min(spacing)
         self.distance = ndimage.distance_transform_edt(~mark, sampling=spacing) if mark.any() \

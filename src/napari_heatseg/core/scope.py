@@ -145,8 +145,8 @@ class Scope:
         key = ("frontier", label)
         if key not in level.kept:
             coarser = self.frontiers.get(label)
-            level.kept[key] = self.frontiers[label] = Reach(self.marks == label, level.spacing, level.domain, coarser,
-                                                            self.extents.get(label, np.inf))
+            level.kept[key] = self.frontiers[label] = Reach(self.marks == label, level.spacing, level.domain,
+                                                            self.extents.get(label, np.inf), coarser)
         return level.kept[key]
 
     def finish(self, phases, previous, level):

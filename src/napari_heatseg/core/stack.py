@@ -223,7 +223,7 @@ def iter_stack(image, start, *, mode="propagate", axis=0, method=DEFAULT_METHOD,
         labels = segment(np.asarray(image), start, channel_axis=channel_axis, spacing=spacing, **options)
         for i in range(n):
             yield i, np.take(labels, i, axis=start_axis), i + 1, n
-        return
+        return []
 
     spatial_ndim = image.ndim - (channel_axis is not None)
     options.update(channel_axis=slice_channel_axis,
@@ -252,7 +252,7 @@ def iter_stack(image, start, *, mode="propagate", axis=0, method=DEFAULT_METHOD,
                 f"less (slices {', '.join(map(str, sorted(flooded)[:10]))}{', ...' if len(flooded) > 10 else ''}): "
                 f"on them the marks probably fall on background. Check those slices, or draw the start "
                 f"on each (a stack-shaped start) or use mode 'propagate'.", UserWarning, stacklevel=2)
-        return
+        return []
 
     annotated = _check_stack_start(start, image, axis, start_axis, spatial_ndim)
     if refit_annotated is None:
