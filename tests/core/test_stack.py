@@ -269,3 +269,14 @@ def test_mri3d_sample_slice_by_slice_from_its_ball():
     assert {stop.step for stop in stops} == {-1, 1}
     spans = np.flatnonzero(truth.any(axis=(1, 2)))
     assert all(spans[0] - 2 <= stop.index <= spans[-1] + 1 for stop in stops)  # it stops at the tumour's ends
+
+
+def test_with_scope_object_an_annotated_blob_grows_and_keeps_its_marks():
+    image, truth, _ = _cone()
+    start = np.zeros(truth.shape, np.uint8)
+    start[4, 22:27, 22:27] = 1  # a small square inside the middle disk: a start, not an outline
+    out = segment_stack(image, start, mode="propagate", scope="object", model="mean")
+    assert out[4][start[4] > 0].all()  # no drawn voxel removed
+    assert (out[4] & truth[4]).sum() / (out[4] | truth[4]).sum() > 0.8  # the slice's disk, grown from it
+    kept = segment_stack(image, start, mode="propagate", scope="object", model="mean", refit_annotated=False)
+    np.testing.assert_array_equal(kept[4], start[4])

@@ -7,8 +7,8 @@ object, it is not copied), in both directions from every annotated slice, until 
 vanishes, fades, turns into another structure or its area jumps (a leak;
 :mod:`.evidence`). Where and why each label stopped is returned as :class:`StackStop`
 records and told in a warning. Annotated slices are returned as drawn, unless their marks
-are starts to grow from (``scope="object"``: a ball inside the object), which are
-segmented first. ``"independent"`` segments every slice from the same start, and ``"full3d"``
+are starts to grow from (``scope="object"``: a ball inside the object): those slices are
+segmented first, their marks kept. ``"independent"`` segments every slice from the same start, and ``"full3d"``
 segments the volume in one call. :func:`fill_stack` writes the slices into one label
 volume as they come (the one assembly, used by :func:`segment_stack`, the CLI's and the
 batch jobs' stacks, and the napari widget's slice-by-slice runs).
@@ -170,10 +170,11 @@ def iter_stack(image, start, *, mode="propagate", axis=0, method=DEFAULT_METHOD,
         Both checks are scale- and shift-free (:func:`~napari_heatseg.core.evidence.verdict`);
         ``min_contrast=-inf, max_drift=inf`` turn them off.
     refit_annotated : bool, optional
-        ``mode="propagate"``: segment the annotated slices too, from their marks, before
-        propagating from the result (the marks are starts, such as a ball inside the
-        object, not finished outlines). Default: True for ``scope="object"``, else False
-        (annotated slices are returned as drawn).
+        ``mode="propagate"``: segment the annotated slices too, from their marks (kept as
+        fixed seeds: a drawn voxel is never removed), before propagating from the result
+        (the marks are starts, such as a ball inside the object, not finished outlines).
+        Default: True for ``scope="object"``, else False (annotated slices are returned as
+        drawn).
 
     executor : concurrent.futures.Executor or dask.distributed.Client, optional
         ``mode="independent"`` only: segment the slices in parallel on it (anything with
@@ -261,9 +262,9 @@ def iter_stack(image, start, *, mode="propagate", axis=0, method=DEFAULT_METHOD,
     order = _propagation_order(annotated, n)
     total = len(order) + (len(annotated) if refit_annotated else 0)
     done = 0
-    if refit_annotated:  # the marks are starts: the annotated slices' objects first
+    if refit_annotated:  # the marks are starts: the annotated slices' objects first, the marks kept
         for a in results:
-            results[a] = segment(image_slice(a), results[a], **options)
+            results[a] = segment(image_slice(a), results[a], seeds=results[a], **options)
             done += 1
             yield a, results[a], done, total
     root = {int(a): int(a) for a in annotated}  # the annotated slice each slice descends from
