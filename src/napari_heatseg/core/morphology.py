@@ -47,10 +47,11 @@ def object_domain(image, valid, start, n_labels, spacing, reach, min_std, extent
     The distances are computed on a box around the mark that holds every voxel within the
     radius (:func:`_near_mark`), not on the whole image; the result is the same.
 
-    ``extents``, a dict if given, receives each label's apparent extent: the larger of
-    ``reach`` mark depths and the half-unlike distance (half the domain's radius beyond the
-    mark when that distance sets it), the farthest a ``scope="object"`` label may grow
-    (:class:`~.reach.Reach`).
+    ``extents``, a dict if given, receives for each label ``(extent, box, distance)``: its
+    apparent extent, the larger of ``reach`` mark depths and the half-unlike distance (half
+    the domain's radius beyond the mark when that distance sets it), the farthest a
+    ``scope="object"`` label may grow (:class:`~.reach.Reach`); and the distance to its mark
+    on ``box``, exact up to at least that far (so the frontier need not compute it again).
     """
     domain = np.zeros(start.shape, dtype=bool)
     for k in range(1, n_labels + 1):
@@ -61,7 +62,7 @@ def object_domain(image, valid, start, n_labels, spacing, reach, min_std, extent
             box, distance, _ = _near_mark(mark, spacing, margin)
             domain[box] |= distance <= margin
             if extents is not None:
-                extents[k] = margin
+                extents[k] = margin, box, distance
             continue
         mean, spread = samples.mean(axis=0), np.maximum(samples.std(axis=0), min_std)
         radius = margin
@@ -81,7 +82,7 @@ def object_domain(image, valid, start, n_labels, spacing, reach, min_std, extent
             radius = needed
         domain[box] |= distance <= needed
         if extents is not None:
-            extents[k] = margin if half is None else max(margin, half)
+            extents[k] = (margin if half is None else max(margin, half)), box, distance
     return domain
 
 

@@ -76,6 +76,9 @@ class Reach:
         The same label's frontier on the coarser grid solved before this one: its frontier
         (in mark depths), reference and verdict carry over, so a finer grid neither
         forgets a stop nor takes a coarse answer that leaked as its reference.
+    distance : ndarray of float, optional
+        The distance to the mark on this grid, if known (exact up to ``farthest``; inf
+        beyond): computed here otherwise.
 
     Attributes
     ----------
@@ -86,11 +89,12 @@ class Reach:
         held), None while it may move.
     """
 
-    def __init__(self, mark, spacing, limit=None, farthest=np.inf, coarser=None):
+    def __init__(self, mark, spacing, limit=None, farthest=np.inf, coarser=None, distance=None):
         self.spacing = tuple(spacing)
         self.depth = max(mark_depth(mark, spacing), min(spacing)) if mark.any() else min(spacing)
-        self.distance = ndimage.distance_transform_edt(~mark, sampling=spacing) if mark.any() \
-            else np.zeros(mark.shape)
+        if distance is None:
+            distance = ndimage.distance_transform_edt(~mark, sampling=spacing) if mark.any() else np.zeros(mark.shape)
+        self.distance = distance
         self.limit = limit
         if coarser is None:
             self.radius, self._held, self._reference, self.stopped = START * self.depth, 0.0, None, None
@@ -99,7 +103,8 @@ class Reach:
             self.radius, self._held = coarser.radius * scale, coarser._held * scale
             self._reference, self.stopped = coarser._reference, coarser.stopped
         self._inside = self.distance <= self.radius
-        top = float(self.distance.max()) if limit is None or not limit.any() else float(self.distance[limit].max())
+        reachable = np.isfinite(self.distance) if limit is None else limit & np.isfinite(self.distance)
+        top = float(self.distance[reachable].max()) if reachable.any() else 0.0
         self._top = min(top, farthest)
 
     @property

@@ -72,7 +72,8 @@ class Scope:
         ``"object"``: each label's latest :class:`~.reach.Reach` (its frontier on the grid
         solved last), which the next finer grid continues from.
     extents : dict
-        ``"object"``: each label's farthest reach from its mark
+        ``"object"``: each label's farthest reach from its mark, and the distances to the
+        mark on a box around it, with the shape of the grid they lie on
         (:func:`~.morphology.object_domain`).
     """
 
@@ -107,7 +108,8 @@ class Scope:
         cropped = Scope.__new__(Scope)
         cropped.name, cropped.n_labels, cropped.anchored = self.name, self.n_labels, self.anchored
         cropped.frontiers = self.frontiers  # shared: the coarse grids' scopes are crops of one scope
-        cropped.extents = self.extents
+        cropped.extents = self.extents if box is Ellipsis else {
+            label: (extent, *_within(near, distance, box)) for label, (extent, near, distance, _) in self.extents.items()}
         for name in ("seeds", "background", "marks", "region"):
             value = getattr(self, name)
             setattr(cropped, name, None if value is None else value[box])
@@ -120,8 +122,11 @@ class Scope:
         (:attr:`extents`), the outer limit of its frontier (:class:`~.reach.Reach`): the
         domain itself reaches twice as far, to see background."""
         if self.name == "object":
-            return object_domain(prepared.image, prepared.valid, self.marks, self.n_labels, spacing, reach, min_std,
-                                 self.extents)
+            found = {}
+            domain = object_domain(prepared.image, prepared.valid, self.marks, self.n_labels, spacing, reach, min_std,
+                                   found)
+            self.extents = {label: (*near, self.marks.shape) for label, near in found.items()}
+            return domain
         if self.name == "inside":
             return inside_domain(self.region, spacing)
         return None
@@ -144,9 +149,13 @@ class Scope:
         """``"object"``: the :class:`~.reach.Reach` (frontier) of phase ``label`` on ``level``."""
         key = ("frontier", label)
         if key not in level.kept:
-            coarser = self.frontiers.get(label)
+            extent, near, distance, grid = self.extents.get(label, (np.inf, None, None, None))
+            known = None  # on a coarse grid the frontier measures its own distances
+            if grid == level.start.shape:  # the domain's grid: its distances to the mark serve
+                known = np.full(grid, np.inf)
+                known[near] = distance
             level.kept[key] = self.frontiers[label] = Reach(self.marks == label, level.spacing, level.domain,
-                                                            self.extents.get(label, np.inf), coarser)
+                                                            extent, self.frontiers.get(label), known)
         return level.kept[key]
 
     def finish(self, phases, previous, level):
@@ -169,6 +178,15 @@ class Scope:
         if self.background is not None:
             phases[self.background] = 0
         return phases
+
+
+def _within(near, distance, box):
+    """``(near, distance, shape)`` of a box ``near`` and the values on it, on the sub-grid ``box``."""
+    starts = [max(n.start, b.start) for n, b in zip(near, box)]
+    stops = [max(min(n.stop, b.stop), s) for n, b, s in zip(near, box, starts)]
+    inner = tuple(slice(s - n.start, e - n.start) for s, e, n in zip(starts, stops, near))
+    return (tuple(slice(s - b.start, e - b.start) for s, e, b in zip(starts, stops, box)), distance[inner],
+            tuple(b.stop - b.start for b in box))
 
 
 def make_scope(prepared, seeds=None, background=None, initial=None, anchor=None):
