@@ -16,7 +16,7 @@ import numpy as np
 from scipy import ndimage
 
 __all__ = ["as_objects", "bounding_box", "depth", "fill_holes", "half_unlike_distance", "inside_domain",
-           "keep_touching", "meeting", "object_domain"]
+           "keep_touching", "meeting", "object_domain", "without_necks"]
 
 
 def bounding_box(mask, margin):
@@ -34,7 +34,7 @@ def depth(mark, spacing):
 
 # ------------------------------------------------------------------------- regions of interest
 
-def object_domain(image, valid, start, n_labels, spacing, reach, min_std):
+def object_domain(image, valid, start, n_labels, spacing, reach, min_std, extents=None):
     """Region of interest of ``scope="object"``: a neighbourhood of each mark holding background.
 
     Its radius (beyond the mark) is the larger of ``reach`` mark depths (the depth is the
@@ -46,6 +46,12 @@ def object_domain(image, valid, start, n_labels, spacing, reach, min_std):
 
     The distances are computed on a box around the mark that holds every voxel within the
     radius (:func:`_near_mark`), not on the whole image; the result is the same.
+
+    ``extents``, a dict if given, receives for each label ``(extent, box, distance)``: its
+    apparent extent, the larger of ``reach`` mark depths and the half-unlike distance (half
+    the domain's radius beyond the mark when that distance sets it), the farthest a
+    ``scope="object"`` label may grow (:class:`~.reach.Reach`); and the distance to its mark
+    on ``box``, exact up to at least that far (so the frontier need not compute it again).
     """
     domain = np.zeros(start.shape, dtype=bool)
     for k in range(1, n_labels + 1):
@@ -55,6 +61,8 @@ def object_domain(image, valid, start, n_labels, spacing, reach, min_std):
         if not len(samples):
             box, distance, _ = _near_mark(mark, spacing, margin)
             domain[box] |= distance <= margin
+            if extents is not None:
+                extents[k] = margin, box, distance
             continue
         mean, spread = samples.mean(axis=0), np.maximum(samples.std(axis=0), min_std)
         radius = margin
@@ -73,6 +81,8 @@ def object_domain(image, valid, start, n_labels, spacing, reach, min_std):
                 break
             radius = needed
         domain[box] |= distance <= needed
+        if extents is not None:
+            extents[k] = (margin if half is None else max(margin, half)), box, distance
     return domain
 
 
@@ -163,9 +173,11 @@ def fill_holes(mask, spacing):
     return filled
 
 
-def as_objects(phases, previous, seeds, n_labels, spacing):
-    """Per label, keep the components touching its seed (or, failing that, the largest),
-    and fill the holes they enclose: ``scope="object"`` answers solid, connected objects.
+def as_objects(phases, previous, seeds, n_labels, spacing, neck=None):
+    """Per label, cut its necks narrower than ``2 neck`` mark depths (:func:`without_necks`),
+    keep the components touching its seed (or, failing that, the largest), and fill the
+    holes they enclose: ``scope="object"`` answers solid, connected objects that reach no
+    similar region through a thin passage (None: no neck cut).
     A label about to vanish keeps its previous extent: the mark says an object is there.
 
     Each label is treated on its bounding box only (its components and holes lie there).
@@ -181,6 +193,10 @@ def as_objects(phases, previous, seeds, n_labels, spacing):
             box = bounding_box(mask, [0] * mask.ndim)
         region = out[box]  # a view: writes go to ``out``
         mask = region == k
+        if neck is not None and (seeds[box] == k).any():
+            radius = neck * max(depth(seeds == k, spacing), min(spacing))
+            region[mask & ~without_necks(mask, seeds[box] == k, radius, spacing)] = 0
+            mask = region == k
         components, n = ndimage.label(mask)
         if n > 1:
             touched = np.unique(components[(seeds[box] == k) & mask])
@@ -191,6 +207,38 @@ def as_objects(phases, previous, seeds, n_labels, spacing):
             region[mask & ~np.isin(components, touched)] = 0
             mask = region == k
         region[fill_holes(mask, spacing) & (region == 0)] = k
+    return out
+
+
+def without_necks(mask, mark, radius, spacing):
+    r"""The part of ``mask`` that ``mark`` reaches through passages at least ``2 radius`` wide.
+
+    The opening of ``mask`` by a ball :math:`B_r` of radius :math:`r` = ``radius`` (the
+    union of the balls of that radius inside it, :math:`(M \ominus B_r) \oplus B_r`) splits
+    it at every neck narrower than the ball; its pieces that meet ``mark``, and the mark
+    itself (a marked thin structure is evidence, not a neck), are the core :math:`C`, and
+    the answer is :math:`M \cap (C \oplus B_{r + h})`, :math:`h` the largest
+    voxel size: the core and a fringe (thin protrusions, the stub of a neck), so that a
+    fringe always reaches the next slice of a volume whose slices are thicker than
+    :math:`r`. A ``mask`` with no ball of radius :math:`r` inside, or whose opening misses
+    ``mark``, is returned whole: there is nothing to tell a neck from the object by. Every
+    length is physical (``spacing``), so the rule is scale-free.
+    """
+    fringe = radius + max(spacing)
+    grow = [int(np.ceil(fringe / h)) + 2 for h in spacing]
+    box = bounding_box(mask, grow)
+    inner = ndimage.distance_transform_edt(mask[box], sampling=spacing) > radius
+    if not inner.any():
+        return mask
+    opened = ndimage.distance_transform_edt(~inner, sampling=spacing) <= radius
+    pieces, _ = ndimage.label(opened)
+    met = np.unique(pieces[mark[box] & opened])
+    met = met[met > 0]
+    if not met.size:
+        return mask
+    core = np.isin(pieces, met) | mark[box]  # a thin structure that is marked is evidence, not a neck
+    out = np.zeros_like(mask)
+    out[box] = mask[box] & (ndimage.distance_transform_edt(~core, sampling=spacing) <= fringe)
     return out
 
 

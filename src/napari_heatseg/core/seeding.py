@@ -44,11 +44,11 @@ from dataclasses import replace
 import numpy as np
 from scipy import ndimage
 
+from .evidence import MIN_CONTRAST  # as slice propagation's check (core.stack.iter_stack)
 from .morphology import bounding_box, depth
 
 __all__ = ["flat_axis", "seed_along_stack", "stack_extent"]
 
-MIN_CONTRAST = 0.25  # as slice propagation's check (core.stack.iter_stack)
 MAX_DRIFT = 1.0
 REGROWTH = 1.2
 
