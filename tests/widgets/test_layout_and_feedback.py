@@ -142,9 +142,12 @@ def test_slice_by_slice_that_stops_early_says_where_the_object_is(viewer_widget,
     result = viewer.layers["heatseg preview"].data
     found = np.flatnonzero(result.reshape(8, -1).any(axis=1))
     assert found.size < 8  # the scene: propagation stops where the object ends
+    # scope "object": the annotated slice is grown from its mark too, so all 8 are segmented
     assert widget.status.value.startswith(
-        f"done: the object is on slices {found[0]}-{found[-1]} ({found.size} of 8 slices; 7 segmented)"), \
+        f"done: the object is on slices {found[0]}-{found[-1]} ({found.size} of 8 slices; 8 segmented)"), \
         widget.status.value
+    # the core's stop record reaches the user: where propagation stopped and what to do
+    assert "stopped" in widget.status.value and f"slice {found[-1] + 1}" in widget.status.value
 
 
 @pytest.mark.parametrize("method", ["morph_chan_vese", "random_walker"])
