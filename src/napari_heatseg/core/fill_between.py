@@ -12,13 +12,12 @@ marks (:func:`fill_between_slices`).
 import numpy as np
 from scipy import ndimage
 
+from ._contour_interpolation import interpolate
 from .api import segment
 from .inputs import _check_spacing
 from .stack import _normalise_axes
 
 __all__ = ["fill_between_slices"]
-
-INSTALL_HINT = 'pip install "napari-heatseg[medical]"'
 
 
 def fill_between_slices(volume, annotated, *, spacing=None, axis=0, refit=True, channel_axis=None,
@@ -187,41 +186,20 @@ def _has_gaps(slices):
     return len(slices) >= 2 and bool(np.any(np.diff(slices) > 1))
 
 
-def _contour_interpolator():
-    try:
-        import itk
-    except ImportError:
-        raise ImportError(f"fill between slices needs ITK's morphological contour interpolation; install it "
-                          f"with {INSTALL_HINT}.") from None
-    try:
-        return itk, itk.MorphologicalContourInterpolator
-    except AttributeError:
-        raise ImportError(f"ITK is installed without its morphological contour interpolation module; install "
-                          f"it with {INSTALL_HINT}.") from None
-
-
 def _interpolate(drawn, slices, spacing):
     """ITK's morphological contour interpolation along axis 0 of ``drawn`` (labels), each
     label between the annotated slices that hold it; in ``drawn``'s dtype and values."""
-    itk, interpolator = _contour_interpolator()
     values = np.unique(drawn[slices])
     values = values[values != 0]
     # compact labels 1..K in a pixel type the filter is built for (uint8 or uint16)
     if len(values) >= 2**16:
         raise ValueError(f"`annotated` holds {len(values)} labels; fill between slices takes at most 65535.")
-    pixel = np.uint8 if len(values) < 2**8 else np.uint16
-    compact = np.zeros(drawn.shape, pixel)
+    compact = np.zeros(drawn.shape, np.uint8 if len(values) < 2**8 else np.uint16)
     marked = drawn != 0
     compact[marked] = np.searchsorted(values, drawn[marked]) + 1
-    image = itk.image_from_array(compact)  # a copy: ITK does not hold on to numpy's buffer
-    image.SetSpacing([float(s) for s in spacing[::-1]])  # ITK orders axes x, y, z
-    fill = interpolator[type(image)].New(Input=image)
-    fill.SetAxis(2)  # numpy axis 0
-    fill.SetUseCustomSlicePositions(True)  # the annotated slices, even where two of them touch
-    for index in range(1, len(values) + 1):
-        fill.SetLabeledSliceIndices(2, index, [int(k) for k in slices if (compact[k] == index).any()])
-    fill.Update()
-    filled = itk.array_from_image(fill.GetOutput())
+    slices_of_label = {index: [int(k) for k in slices if (compact[k] == index).any()]
+                       for index in range(1, len(values) + 1)}
+    filled = interpolate(compact, spacing, slices_of_label)
     labels = np.zeros(drawn.shape, drawn.dtype)
     found = filled > 0
     labels[found] = values[filled[found] - 1]
