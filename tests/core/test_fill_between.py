@@ -190,3 +190,14 @@ def test_brain1_tumour_from_three_ground_truth_slices():
     assert metrics.iou(truth, alone > 0) > 0.55
     assert metrics.iou(truth, filled > 0) > 0.68
     assert metrics.iou(truth, filled > 0) > metrics.iou(truth, alone > 0) + 0.1
+
+
+def test_a_dead_interpolation_worker_is_restarted(ellipsoid):
+    from napari_heatseg.core import _contour_interpolation
+
+    image, truth = ellipsoid
+    annotated = _annotate(truth, [13, 27])
+    first = hs.fill_between_slices(image, annotated, refit=False)
+    _contour_interpolation._worker.kill()  # as if ITK had crashed it
+    _contour_interpolation._worker.wait()
+    np.testing.assert_array_equal(hs.fill_between_slices(image, annotated, refit=False), first)
