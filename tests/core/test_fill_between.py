@@ -55,6 +55,9 @@ def test_a_noisy_ellipsoid_from_two_or_three_slices(ellipsoid, slices):
     for result in (alone, filled):
         np.testing.assert_array_equal(result[slices], annotated[slices])
         assert result.dtype == annotated.dtype
+    as_bool = hs.fill_between_slices(image, annotated.astype(bool))
+    assert as_bool.dtype == bool
+    np.testing.assert_array_equal(as_bool, filled > 0)
 
 
 def test_the_interpolation_lies_between_the_drawn_shapes():

@@ -249,7 +249,8 @@ def _region_and_start(drawn, slices, interpolated, plane_spacing, band, beyond):
                     initial[k][outer & (initial[k] == 0)] = value
         for k in np.flatnonzero(shape.any(axis=(1, 2))):
             distance = ndimage.distance_transform_edt(~shape[k], sampling=plane_spacing)
-            reach = band * max(ndimage.distance_transform_edt(shape[k], sampling=plane_spacing).max(), 1.0)
+            depth = ndimage.distance_transform_edt(shape[k], sampling=plane_spacing).max()
+            reach = band * max(depth, min(plane_spacing))  # at least a voxel's worth of depth
             closer = (distance <= reach) & (distance < nearest[k])
             region[k][closer] = value
             nearest[k][closer] = distance[closer]
