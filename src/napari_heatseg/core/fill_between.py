@@ -19,6 +19,13 @@ from .stack import _normalise_axes
 
 __all__ = ["fill_between_slices"]
 
+# How far the refit may move a boundary beyond ``band`` shape depths, in units of how much the
+# drawn shapes change between the two annotated slices around it (their mean boundary
+# distance): where the drawings differ, the interpolation is least sure. Measured on brain1
+# (3D IoU 0.749, 0.827, 0.802 and 0.108 at 1, 2, 2.5 and 3) and on 20 cells3d nuclei and a
+# noisy ellipsoid (within 0.01 from 0 to 2, the worst nucleus 0.786 -> 0.815).
+SHAPE_CHANGE_REACH = 2.0
+
 
 def fill_between_slices(volume, annotated, *, spacing=None, axis=0, refit=True, channel_axis=None,
                         band=0.25, beyond=1.0, **params):
@@ -86,7 +93,8 @@ def fill_between_slices(volume, annotated, *, spacing=None, axis=0, refit=True, 
 
     **Refit.** The interpolated shape is then the ``initial`` state of
     :func:`napari_heatseg.segment` with ``scope="inside"``: each label may lie within
-    ``band`` shape depths of its interpolated shape on every slice, and past its outer
+    ``band`` shape depths of its interpolated shape on every slice (farther where the two
+    drawn shapes around the slice differ: twice their mean boundary distance), and past its outer
     annotated slices on ``beyond`` gaps of slices, within the same band around the shape
     of the outermost drawn slice (where the refit also starts from that shape, on half as
     many slices). The annotated slices are fixed marks: their labelled voxels as
@@ -226,8 +234,9 @@ def _region_and_start(drawn, slices, interpolated, plane_spacing, band, beyond):
     Each label's shape is the interpolation, continued past its outermost annotated slices
     with the shape drawn there (on ``beyond`` gaps of slices for the region, half as many
     for the start). Its region is, on every slice, the voxels within ``band`` shape depths
-    of the shape (in-plane, in physical units); where the regions of two labels overlap, the
-    nearer shape's label wins.
+    of the shape, or within ``SHAPE_CHANGE_REACH`` times the change between the drawn shapes
+    around the slice if that is farther (in-plane, in physical units); where the regions of
+    two labels overlap, the nearer shape's label wins.
     """
     n = drawn.shape[0]
     values = np.unique(drawn[slices])
@@ -238,6 +247,10 @@ def _region_and_start(drawn, slices, interpolated, plane_spacing, band, beyond):
     for value in values:
         present = [k for k in slices if (drawn[k] == value).any()]
         shape = interpolated == value
+        change = np.zeros(n)  # per slice: how much the drawn shapes around it differ
+        for first, last in zip(present[:-1], present[1:]):
+            change[first:last + 1] = np.maximum(change[first:last + 1], _shape_change(
+                drawn[first] == value, drawn[last] == value, plane_spacing))
         for end, gap, step in ((present[0], _gap(present, 0), -1), (present[-1], _gap(present, -1), 1)):
             outer = drawn[end] == value
             for j in range(1, int(round(beyond * gap)) + 1):
@@ -245,16 +258,29 @@ def _region_and_start(drawn, slices, interpolated, plane_spacing, band, beyond):
                 if not 0 <= k < n or _is_annotated(drawn, k):
                     break
                 shape[k] |= outer
+                change[k] = change[end]  # the object may go on changing as fast
                 if j <= int(round(beyond * gap / 2)):
                     initial[k][outer & (initial[k] == 0)] = value
         for k in np.flatnonzero(shape.any(axis=(1, 2))):
             distance = ndimage.distance_transform_edt(~shape[k], sampling=plane_spacing)
             depth = ndimage.distance_transform_edt(shape[k], sampling=plane_spacing).max()
-            reach = band * max(depth, min(plane_spacing))  # at least a voxel's worth of depth
+            # at least a voxel's worth of depth; farther where the drawings disagree
+            reach = max(band * max(depth, min(plane_spacing)), SHAPE_CHANGE_REACH * change[k])
             closer = (distance <= reach) & (distance < nearest[k])
             region[k][closer] = value
             nearest[k][closer] = distance[closer]
     return region, initial
+
+
+def _shape_change(first, second, plane_spacing):
+    """How much two drawn shapes differ: the mean distance from each voxel that only one of
+    them holds to the other shape (0 for equal shapes; physical units)."""
+    if not first.any() or not second.any():
+        return 0.0
+    to_first = ndimage.distance_transform_edt(~first, sampling=plane_spacing)[second & ~first]
+    to_second = ndimage.distance_transform_edt(~second, sampling=plane_spacing)[first & ~second]
+    differing = np.concatenate([to_first, to_second])
+    return float(differing.mean()) if differing.size else 0.0
 
 
 def _gap(present, end):
