@@ -52,7 +52,8 @@ def fill_between_slices(volume, annotated, *, spacing=None, axis=0, refit=True, 
         How far the refit may move a boundary within a slice, as a fraction of the depth
         (largest inner distance) of the interpolated shape on that slice. Larger follows the
         image further from the interpolation; 0.25 was chosen on the development volumes
-        (on cells3d nuclei, 0.5 and 1 lose 0.05 and 0.2 IoU; brain1 gains 0.015 at 0.5).
+        (on cells3d nuclei, 0.5 and 1 lose 0.05 and 0.2 IoU). The band is wider
+        where the two drawn shapes around a slice differ (see Notes).
     beyond : float, optional
         How far past the first and last annotated slice of a label the refit may extend it,
         in units of the gap to the next annotated slice of that label (0: not at all). The
