@@ -10,7 +10,7 @@ import pytest
 
 import napari_heatseg as hs
 
-PUBLIC = ["Step", "evolve", "instances", "methods", "segment", "segment_chunked", "segment_stack", "warm_up"]
+PUBLIC = ["Step", "evolve", "fill_between_slices", "instances", "methods", "segment", "segment_chunked", "segment_stack", "warm_up"]
 HEAVY = ("numba", "llvmlite", "cv2", "skimage", "dask", "scipy")
 
 
@@ -45,7 +45,7 @@ def test_import_takes_well_under_the_target():
 
 
 def test_every_public_name_resolves_to_its_home():
-    from napari_heatseg.core import api, stack
+    from napari_heatseg.core import api, fill_between, stack
     from napari_heatseg.core.ictm import chunked
 
     assert sorted(set(hs.__all__) - {"__version__"}) == PUBLIC
@@ -53,6 +53,7 @@ def test_every_public_name_resolves_to_its_home():
     assert (hs.segment, hs.evolve, hs.methods, hs.Step, hs.warm_up) == (
         api.segment, api.evolve, api.methods, api.Step, api.warm_up)
     assert hs.segment_stack is stack.segment_stack and hs.segment_chunked is chunked.segment_chunked
+    assert hs.fill_between_slices is fill_between.fill_between_slices
     assert isinstance(hs.__version__, str)
     with pytest.raises(AttributeError):
         hs.no_such_name  # noqa: B018
