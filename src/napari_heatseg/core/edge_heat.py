@@ -70,9 +70,9 @@ def contrast_weights(image, spacing, edge):
     beta = 0.5 / mean if mean > 0 else 0.0
     weights = []
     for s, h in zip(squared, spacing):
-        w = np.exp(-beta * s, dtype=np.float32) if edge else np.ones_like(s)
-        weights.append(((1.0 - edge) + edge * w) / np.float32(h * h) if edge else w / np.float32(h * h))
-    return [np.ascontiguousarray(w, dtype=np.float32) for w in weights]
+        w = (1.0 - edge) + edge * np.exp(-beta * s, dtype=np.float32) if edge else np.ones_like(s)
+        weights.append(np.ascontiguousarray(w / (h * h), dtype=np.float32))
+    return weights
 
 
 class EdgeHeatOperator:
