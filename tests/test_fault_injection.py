@@ -20,6 +20,7 @@ import tifffile
 
 from napari_heatseg.core.io import read_image
 from napari_heatseg.samples import load_sample
+from zarr_volumes import zarr_ball_volume
 
 pytestmark = pytest.mark.slow
 
@@ -102,14 +103,8 @@ def test_killed_chunked_write_never_leaves_a_cut_store(tmp_path):
     zarr = pytest.importorskip("zarr")
     from napari_heatseg.core.outputs import zarr_is_complete
 
-    rng = np.random.default_rng(7)  # result-bearing seed
-    zz, yy, xx = np.mgrid[:24, :48, :48]
-    image = 500 + 400 * ((yy - 24) ** 2 + (xx - 24) ** 2 + (zz - 12) ** 2 < 10**2) + rng.normal(0, 60, zz.shape)
-    start = np.zeros(zz.shape, np.uint8)
-    start[10:14, 22:26, 22:26] = 1
-    for name, array in (("image.zarr", image.astype(np.int16)), ("start.zarr", start)):
-        zarr.create_array(store=str(tmp_path / name), shape=array.shape, chunks=(12, 24, 24),
-                          dtype=array.dtype)[:] = array
+    zarr_ball_volume(tmp_path / "image.zarr", tmp_path / "start.zarr", (24, 48, 48), 10,
+                     ((2, 2), (2, 2), (2, 2)), (12, 24, 24), seed=7)
     inputs = _snapshot(tmp_path / "image.zarr", tmp_path / "start.zarr")
 
     def segment(out, iterations, *extra):  # the phases' work folder in tmp_path: a killed run leaves it there

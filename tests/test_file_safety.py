@@ -24,6 +24,7 @@ import tifffile
 
 from napari_heatseg.cli import main
 from napari_heatseg.samples import load_sample
+from zarr_volumes import zarr_ball_volume
 
 QUICK = ["--param", "max_num_iter=5"]
 ENOSPC = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
@@ -65,17 +66,9 @@ def _dead_pid():
     return proc.pid
 
 
-def _zarr_volume(folder, name="vol", offset=0):
-    zarr = pytest.importorskip("zarr")
-    rng = np.random.default_rng(4)  # result-bearing seed
-    zz, yy, xx = np.mgrid[:12, :32, :32]
-    image = 500 + 400 * ((yy - 16) ** 2 + (xx - 16) ** 2 + (zz - 6) ** 2 < 8**2) + rng.normal(0, 60, zz.shape)
-    start = np.zeros(zz.shape, np.uint8)
-    start[5:8, 14:18, 14:18] = 1
-    paths = folder / f"{name}.zarr", folder / f"{name}_start.zarr"
-    for path, array in zip(paths, (image.astype(np.int16), start)):
-        zarr.create_array(store=str(path), shape=array.shape, chunks=(12, 16, 16), dtype=array.dtype)[:] = array
-    return paths
+def _zarr_volume(folder, name="vol"):
+    return zarr_ball_volume(folder / f"{name}.zarr", folder / f"{name}_start.zarr", (12, 32, 32), 8,
+                            ((1, 2), (2, 2), (2, 2)), (12, 16, 16), seed=4)
 
 
 # ------------------------------------------------------------- 1. atomic zarr output
