@@ -21,6 +21,8 @@ scaled or shifted; rings are measured in physical units.
 import numpy as np
 from scipy import ndimage
 
+from .distance import distance_to
+
 __all__ = ["MAX_DRIFT", "MIN_CONTRAST", "contrast", "drop_changed", "drop_lost", "label_contrasts", "ring", "verdict"]
 
 MIN_CONTRAST = 0.25
@@ -42,7 +44,7 @@ def ring(mask, width, spacing=None, within=None):
         return out
     grow = [int(np.ceil(width / h)) + 1 for h in spacing]
     box = tuple(slice(max(b.start - g, 0), min(b.stop + g, n)) for b, g, n in zip(found[0], grow, mask.shape))
-    near = ndimage.distance_transform_edt(~mask[box], sampling=spacing) <= width
+    near = distance_to(mask[box], spacing) <= width
     out[box] = near & ~mask[box]
     if within is not None:
         out &= within

@@ -15,6 +15,8 @@ bounded boxes rather than on the whole grid wherever that gives the same answer:
 import numpy as np
 from scipy import ndimage
 
+from .distance import distance_to
+
 __all__ = ["as_objects", "bounding_box", "depth", "fill_holes", "half_unlike_distance", "inside_domain",
            "keep_touching", "meeting", "object_domain", "without_necks"]
 
@@ -29,7 +31,7 @@ def depth(mark, spacing):
     """Largest distance from a voxel of ``mark`` to the nearest unmarked voxel (the radius of
     a drawn ball), computed on the mark's bounding box grown by one voxel."""
     box = bounding_box(mark, [1] * mark.ndim)
-    return ndimage.distance_transform_edt(mark[box], sampling=spacing).max()
+    return distance_to(~mark[box], spacing).max()
 
 
 # ------------------------------------------------------------------------- regions of interest
@@ -98,7 +100,7 @@ def _near_mark(mark, spacing, radius):
             for h, n in zip(spacing, mark.shape)]
     box = bounding_box(mark, grow)
     whole = all(b.start == 0 and b.stop == n for b, n in zip(box, mark.shape))
-    return box, ndimage.distance_transform_edt(~mark[box], sampling=spacing), whole
+    return box, distance_to(mark[box], spacing), whole
 
 
 def half_unlike_distance(distance, unlike, n_bins=1024):
@@ -136,7 +138,7 @@ def inside_domain(region, spacing, band=0.5):
     that also occur in the object.
     """
     marked = region > 0
-    return ndimage.distance_transform_edt(~marked, sampling=spacing) <= band * max(depth(marked, spacing), 1.0)
+    return distance_to(marked, spacing) <= band * max(depth(marked, spacing), 1.0)
 
 
 # ---------------------------------------------------------------------------------- objects
@@ -227,10 +229,10 @@ def without_necks(mask, mark, radius, spacing):
     fringe = radius + max(spacing)
     grow = [int(np.ceil(fringe / h)) + 2 for h in spacing]
     box = bounding_box(mask, grow)
-    inner = ndimage.distance_transform_edt(mask[box], sampling=spacing) > radius
+    inner = distance_to(~mask[box], spacing) > radius
     if not inner.any():
         return mask
-    opened = ndimage.distance_transform_edt(~inner, sampling=spacing) <= radius
+    opened = distance_to(inner, spacing) <= radius
     pieces, _ = ndimage.label(opened)
     met = np.unique(pieces[mark[box] & opened])
     met = met[met > 0]
@@ -238,7 +240,7 @@ def without_necks(mask, mark, radius, spacing):
         return mask
     core = np.isin(pieces, met) | mark[box]  # a thin structure that is marked is evidence, not a neck
     out = np.zeros_like(mask)
-    out[box] = mask[box] & (ndimage.distance_transform_edt(~core, sampling=spacing) <= fringe)
+    out[box] = mask[box] & (distance_to(core, spacing) <= fringe)
     return out
 
 

@@ -28,8 +28,8 @@ of the intensity range.
 """
 
 import numpy as np
-from scipy import ndimage
 
+from .distance import distance_to
 from .evidence import contrast, verdict
 from .morphology import depth
 
@@ -93,7 +93,7 @@ class Reach:
         self.spacing = tuple(spacing)
         self.depth = max(mark_depth(mark, spacing), min(spacing)) if mark.any() else min(spacing)
         if distance is None:
-            distance = ndimage.distance_transform_edt(~mark, sampling=spacing) if mark.any() else np.zeros(mark.shape)
+            distance = distance_to(mark, spacing) if mark.any() else np.zeros(mark.shape)
         self.distance = distance
         self.limit = limit
         if coarser is None:

@@ -35,7 +35,15 @@ Differences between the heat method and the baselines that are deliberate:
 import numpy as np
 from scipy import ndimage
 
-from .morphology import as_objects, bounding_box, depth, inside_domain, meeting, object_domain
+from .distance import distance_to
+from .morphology import (
+    as_objects,
+    bounding_box,
+    depth,
+    inside_domain,
+    meeting,
+    object_domain,
+)
 from .reach import Reach
 
 __all__ = ["Scope", "corrections", "make_scope"]
@@ -263,7 +271,7 @@ def corrections(initial, seeds, background, spacing, spread=3.0, core=0.5):
         if not agrees.any():  # nothing agrees anywhere: the whole result may change
             near[k > 0][...] = True
             continue
-        to_agreement = ndimage.distance_transform_edt(~_without_specks(agrees, wrong), sampling=spacing)
+        to_agreement = distance_to(_without_specks(agrees, wrong), spacing)
         components, n = ndimage.label(wrong)
         for box, index in zip(ndimage.find_objects(components), range(1, n + 1)):
             piece = components[box] == index
@@ -273,7 +281,7 @@ def corrections(initial, seeds, background, spacing, spread=3.0, core=0.5):
                           for b, m, size in zip(box, [int(np.ceil(reach / h)) + 1 for h in spacing], shape))
             mark = np.zeros([g.stop - g.start for g in grown], dtype=bool)
             mark[tuple(slice(b.start - g.start, b.stop - g.start) for b, g in zip(box, grown))] = piece
-            distance = ndimage.distance_transform_edt(~mark, sampling=spacing)
+            distance = distance_to(mark, spacing)
             near[k > 0][grown] |= distance <= reach
             sure = (distance <= core * half_width) & ~agrees[grown]
             if k:

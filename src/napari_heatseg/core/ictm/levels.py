@@ -7,7 +7,6 @@ one place where the diffusion time becomes that grid's operator and pull scale
 """
 
 import numpy as np
-from scipy import ndimage
 
 from ..edge_heat import EdgeHeatOperator
 from ..heat import HeatOperator, separable_filter
