@@ -223,3 +223,16 @@ def test_a_small_change_is_drawn_alone_and_a_large_one_whole(shown_viewer_widget
     show_state(layer, state, (2,), (slice(0, 64), slice(0, 64)))
     np.testing.assert_array_equal(layer.data[2], state)
     assert refreshed == [True]
+
+
+def test_edge_reads_auto_until_set_and_zero_turns_it_off(viewer_widget):
+    """edge = 0 is a setting of its own (the plain Gaussian), so 'auto' is not 0 there."""
+    _, widget = viewer_widget
+    field = widget._heat["edge"]
+    assert field.native.text() == "auto" and "edge" not in widget._params()  # chosen from the input
+    field.value = 0.0
+    assert widget._params()["edge"] == 0.0  # the user's 0 reaches the core
+    field.value = 0.5
+    assert widget._params()["edge"] == 0.5
+    lam = widget._heat["lam"]  # where 0 is no value, 0 still means automatic
+    assert lam.value == 0 and "lam" not in widget._params()
