@@ -33,6 +33,9 @@ RESULTS = Path(__file__).resolve().parent / "results" / "volumes.md"
 CASES = ("brain1", "ball256", "all512")
 METHODS = ("heat", "morph_chan_vese", "itk_threshold_level_set")
 PEER_ITERATIONS = {"brain1": 50, "ball256": 20, "all512": 3}
+# (case, method) pairs not run, with the reason: ITK's sparse field from the large volume's
+# speckled start ran over 30 minutes for its 30 steps on 2 cores
+SKIPPED = {("all512", "itk_threshold_level_set"): "skipped (> 30 min for 30 steps here)"}
 
 
 def synthetic(shape, seed=0):
@@ -157,6 +160,9 @@ def main(argv=None):
              "| case | method | seconds | IoU | peak / float32 volume |", "|---|---|---|---|---|"]
     for case in cases:
         for method in METHODS:
+            if (case, method) in SKIPPED:
+                lines.append(f"| {case} | {method} | {SKIPPED[case, method]} | | |")
+                continue
             result = measure(case, method)
             if "error" in result:
                 lines.append(f"| {case} | {method} | {result['error']} | | |")
