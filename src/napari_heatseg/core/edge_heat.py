@@ -122,13 +122,15 @@ class EdgeHeatOperator:
         self._alpha = np.float32(2.0 / self.bound)
         self._grid = degree.shape
         self._terms = None  # two padded work arrays for the recurrence, made at the first call
+        self._half = None  # q(L) u, between the two halves
 
     def __call__(self, u, out=None):
         """Return ``K u = q(L) q(L) u`` (float32; ``u`` is not modified)."""
         if self._terms is None:
             padded = tuple(n + 2 for n in self._grid)
             self._terms = (np.zeros(padded, np.float32), np.zeros(padded, np.float32))
-        half = np.empty(self._grid, np.float32)
+            self._half = np.empty(self._grid, np.float32)
+        half = self._half
         self._apply_q(np.asarray(u).reshape(self._grid), half)
         result = np.empty(self._grid, np.float32) if out is None else out.reshape(self._grid)
         self._apply_q(half, result)
