@@ -41,8 +41,23 @@ def test_at_most_ten_updates_per_second_and_the_last_state_returned():
             yield update
 
     shown, last = run_all(throttled(timed(300), Gate(), min_interval=0.1, clock=clock))  # 3 s of work
-    assert 25 <= len(shown) <= 31  # ~10 per simulated second
+    assert 24 <= len(shown) <= 29  # ~10 per simulated second
+    assert shown[0].iteration >= 24  # the first one after a quarter second
     assert last.iteration == 299  # the final state always reaches the GUI
+
+
+def test_a_run_shorter_than_a_quarter_second_is_drawn_once_as_its_result():
+    clock = FakeClock()
+
+    def timed(n):
+        for update in updates(n):
+            clock.now += 0.01
+            yield update
+
+    shown, last = run_all(throttled(timed(20), Gate(), min_interval=0.1, clock=clock))  # 0.2 s of work
+    assert shown == [] and last.iteration == 19
+    shown, last = run_all(throttled(timed(5), Gate(), min_interval=0.0, clock=clock))  # every state
+    assert [u.iteration for u in shown] == [0, 1, 2, 3, 4] and last.iteration == 4
 
 
 def test_pause_shows_every_state_and_step_lets_exactly_one_through():
@@ -68,7 +83,7 @@ def test_cancel_returns_none_and_abort_flag_unblocks_a_paused_gate():
     gate = Gate()
     gate.cancel()
     shown, last = run_all(throttled(updates(5), gate))
-    assert len(shown) == 1 and last is None
+    assert shown == [] and last is None
     gate = Gate()
     gate.pause()
     aborted = threading.Event()
@@ -109,10 +124,11 @@ def test_slice_by_slice_fills_one_volume_and_skipped_states_lose_no_slice():
     image, start = _disk_stack()
     inputs = SegmentInputs(image=image, start=start, method="heat", scope="object", where="propagate",
                            spacing=(1.0, 1.0, 1.0), params={"model": "mean", "max_num_iter": 20})
+    shown, last = run_all(throttled(core_updates(inputs), Gate(), min_interval=0.0))
+    assert len(shown) >= 5 and all(update.labels is last.labels for update in shown)  # no copy per slice
     shown, last = run_all(throttled(core_updates(inputs), Gate(), min_interval=60.0))
-    assert len(shown) == 1 and (last.done, last.total) == (5, 5)  # only the first state passed (scope "object":
-    # the annotated slice is segmented from its mark too)
-    assert all(update.labels is last.labels for update in shown)  # no copy per slice
+    assert shown == [] and (last.done, last.total) == (5, 5)  # every state skipped but the last (scope
+    # "object": the annotated slice is segmented from its mark too)
     target = np.zeros_like(start)
     last.write_into(target)
     expected = segment_stack(image, start, mode="propagate", spacing=(1.0, 1.0, 1.0), scope="object",

@@ -48,21 +48,29 @@ def fresh_preview(viewer, preview, shape, dtype, scale, translate, clear=True):
     A preview of the same shape and dtype is kept (emptied first if ``clear``) and filled
     in place: a new array makes napari rebuild the layer's view. A missing preview is
     added (the active layer stays active); one of another shape or dtype gets new (empty) data.
-    Each change redraws the layer (30-50 ms at 1024² here), so only what differs is set.
+    Each change redraws the layer (30-50 ms at 1024² here), so only what differs is set, and
+    emptying does not redraw: the run's first state is drawn whole over it.
+
+    Returns
+    -------
+    preview : napari.layers.Labels
+    emptied : bool
+        True if the preview's data was emptied without redrawing it (the caller redraws).
     """
     if preview is None or preview not in viewer.layers:
-        return add_preview(viewer, shape, dtype, scale, translate)
+        return add_preview(viewer, shape, dtype, scale, translate), False
+    emptied = False
     if preview.data.shape == tuple(shape) and preview.data.dtype == dtype:
         if clear and preview.data.any():
             preview.data[...] = 0
-            preview.refresh()
+            emptied = True
     else:  # nothing to keep
         preview.data = np.zeros(shape, dtype)
     if tuple(preview.scale) != tuple(scale):
         preview.scale = scale
     if tuple(preview.translate) != tuple(translate):
         preview.translate = translate
-    return preview
+    return preview, emptied
 
 
 def show_state(layer, labels, region=(...,), box=None):

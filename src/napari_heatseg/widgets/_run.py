@@ -21,6 +21,10 @@ MAX_UPDATES_PER_SECOND = 10
 PACKAGE = Path(__file__).resolve().parents[1]  # napari_heatseg: where the core's warnings point
 #: Two states are shown at least this many times the last one's drawing time apart.
 DRAWS_APART = 3
+#: No state is shown before a run has gone on this long, in seconds: a shorter run is drawn
+#: once, as its result (a state on screen for less than that is a flicker, not a view of the
+#: evolution, and each drawing costs a 1024² run 30-40 ms of the main thread and of its own).
+FIRST_STATE_AFTER = 0.25
 
 
 class RunError(Exception):
@@ -209,7 +213,8 @@ def throttled(updates, gate, min_interval=1 / MAX_UPDATES_PER_SECOND, clock=time
     The interval is ``min_interval``, or :data:`DRAWS_APART` times the time the last state
     took to draw (``draw_seconds()``, measured on the main thread) if that is longer, so
     drawing never takes more than a third of the main thread; ``min_interval=0`` passes
-    every state on. Each state passed on carries
+    every state on. The first one is passed on after :data:`FIRST_STATE_AFTER` at the
+    earliest (or the interval, if longer). Each state passed on carries
     the voxels its iteration changed and the box of every voxel changed since the one shown
     before it (:attr:`Update.changed`, :attr:`Update.box`; the first one is drawn whole),
     counted for the states shown only: at 60x256x256, counting every iteration cost half
@@ -219,7 +224,8 @@ def throttled(updates, gate, min_interval=1 / MAX_UPDATES_PER_SECOND, clock=time
     if cancelled, or :class:`Failed` if the core failed (so the main thread shows it
     once, as a napari notification).
     """
-    last, last_shown, shown_labels = None, -math.inf, None
+    last, shown_labels = None, None
+    next_due = clock() + (min_interval and max(min_interval, FIRST_STATE_AFTER))
 
     def marked(update):
         nonlocal shown_labels
@@ -233,10 +239,9 @@ def throttled(updates, gate, min_interval=1 / MAX_UPDATES_PER_SECOND, clock=time
     try:
         for update in updates:
             last = update
-            interval = min_interval and max(min_interval, DRAWS_APART * draw_seconds())
-            if gate.paused or clock() - last_shown >= interval:
+            if gate.paused or clock() >= next_due:
                 yield marked(update)
-                last_shown = clock()
+                next_due = clock() + (min_interval and max(min_interval, DRAWS_APART * draw_seconds()))
             elif gate.paused:
                 yield marked(update)  # a pause arrived meanwhile: show where the run stops
             if not gate.wait():
@@ -277,6 +282,11 @@ class RunController:
     @property
     def running(self):
         return self.worker is not None
+
+    @property
+    def first_state_after(self):
+        """Seconds into a run before its first state can be shown (see :func:`throttled`)."""
+        return self.min_interval and max(self.min_interval, FIRST_STATE_AFTER)
 
     def start(self, inputs):
         from napari.qt.threading import thread_worker

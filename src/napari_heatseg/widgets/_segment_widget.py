@@ -40,6 +40,7 @@ class SegmentWidget(ApplyAndCompare, Container):
         super().__init__(labels=False)
         self._viewer = napari_viewer
         self._preview = None
+        self._emptied = False  # the preview was emptied for a run and not drawn since
         self._watched_shapes = None  # the Shapes start whose drawing may set scope "inside"
         self._inputs = None
         self._image_transform = None
@@ -269,8 +270,11 @@ class SegmentWidget(ApplyAndCompare, Container):
             self.controller.resume()
             self._set_state("running")
             return
-        self.status.say("running…")  # at once: gathering big layers takes a moment
-        self.status.native.repaint()
+        self.status.say("running…")
+        if not all(isinstance(layer.data, np.ndarray) for layer in (self._image.value, self._start.value)
+                   if layer is not None and not isinstance(layer, Shapes)):
+            self.status.native.repaint()  # at once: a lazy (dask, zarr) layer is read now (a repaint
+            # costs 20 ms on software OpenGL; otherwise the event loop paints it as the run starts)
         key = self.loop.key()
         try:
             inputs = self.loop.with_clicks(self.gather_inputs(), key)
@@ -340,14 +344,22 @@ class SegmentWidget(ApplyAndCompare, Container):
 
     def _fresh_preview(self, inputs, start_name, clear=True):
         added = self._preview is None or self._preview not in self._viewer.layers
-        preview = fresh_preview(self._viewer, self._preview, inputs.start.shape, inputs.labels_dtype,
-                                *self._image_transform, clear)
+        preview, self._emptied = fresh_preview(self._viewer, self._preview, inputs.start.shape,
+                                               inputs.labels_dtype, *self._image_transform, clear)
+        if self._emptied:  # drawn with the run's first state, or at the latest when one would be
+            QTimer.singleShot(round(1000 * self.controller.first_state_after), self._show_emptied)
         preview.metadata["heatseg"] = dict(inputs.metadata(), image=self._image.value.name,
                                            start=start_name, outcome="running")
         if added:
             self._preview = preview
             self.reset_choices()  # see _prepare_preview
         return preview
+
+    def _show_emptied(self):
+        """Redraw the preview emptied at the start of a run, if no state has been drawn since."""
+        if self._emptied and not self._closed and self._preview in self._viewer.layers:
+            self._preview.refresh()
+        self._emptied = False
 
     def _show(self, update):
         if self._closed:
@@ -361,8 +373,9 @@ class SegmentWidget(ApplyAndCompare, Container):
         if update.lock is not None:  # slice by slice: the volume the worker fills
             update.write_into(preview.data)
             preview.refresh()
-        else:
-            show_state(preview, update.labels, update.region, update.box)
+        else:  # an emptied preview is drawn whole, with this state
+            show_state(preview, update.labels, update.region, None if self._emptied else update.box)
+        self._emptied = False
         self.status.say(update.progress(), details=update.details())
 
     def _done(self, outcome, message):
@@ -379,6 +392,7 @@ class SegmentWidget(ApplyAndCompare, Container):
                 message = f"{message}; {n_objects} objects"
             warned = "".join(f"\nwarning: {text}" for text in self.controller.warnings)
             self.status.say(message + warned, details=self.status.native.toolTip())
+        self._show_emptied()  # a run that showed no state (cancelled, failed)
         self._set_state("ready")
         self.loop.run_done(outcome)
 
