@@ -8,7 +8,7 @@ one place where the diffusion time becomes that grid's operator and pull scale
 
 import numpy as np
 
-from ..edge_heat import EdgeHeatOperator
+from ..edge_heat import edge_heat_operator
 from ..heat import HeatOperator, separable_filter
 from ..models import moment_change, phase_moments
 
@@ -34,7 +34,7 @@ class Level:
     edge : float
         Strength of the contrast weighting of the heat operator: 0 diffuses with the plain
         Gaussian ``G_tau``, more with ``exp(-tau L_w)``
-        (:class:`~napari_heatseg.core.edge_heat.EdgeHeatOperator`), which diffuses less
+        (:func:`~napari_heatseg.core.edge_heat.edge_heat_operator`), which diffuses less
         across image edges.
     domain : ndarray of bool, optional
         Where labels may go (None: everywhere).
@@ -50,7 +50,7 @@ class Level:
         self.start = start
         self.scope = scope
         self.spacing = spacing
-        self.heat = (EdgeHeatOperator(self.image, tau, spacing, edge) if edge
+        self.heat = (edge_heat_operator(self.image, tau, spacing, edge) if edge
                      else HeatOperator(start.shape, tau, spacing, variant))
         self.scale = np.float32(np.sqrt(np.pi / tau))
         self._moments = None
