@@ -113,7 +113,8 @@ def report(results, methods, *, limit=None):
         "",
         "heat = `hs.segment` defaults; threshold_otsu = Otsu. heatdiff: JacobiThetaSegmenter"
         "(lambda_param=0.00025, dt=0.5), max_iter=20, on the grey image x255 (luminance for RGB), "
-        "2D only. grabcut: OpenCV GC_INIT_WITH_RECT from the box, 5 iterations, colour 2D only. "
+        "2D only. grabcut: OpenCV GC_INIT_WITH_RECT from the box, 5 iterations, random seed 0 (over seeds 0-4 the "
+        "photo-set means span about 0.07: benchmarks/box_defaults.py), colour 2D only. "
         "morph_chan_vese and morph_geodesic are skipped on volumes above 1 M voxels, random_walker "
         "above 2 M (each run takes minutes here); they and chan_vese run on "
         f"every {EVERY}rd item only of sets with more than {MANY} items ([used/total] in the cell), "

@@ -114,6 +114,7 @@ class GrabCut:
         mask[positive] = cv2.GC_FGD
         mask[negative] = cv2.GC_BGD
         models = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
+        cv2.setRNGSeed(0)  # its k-means initialisation is random (common.GRABCUT_SEEDS)
         cv2.grabCut(self.bgr, mask, None, *models, ITERATIONS, cv2.GC_INIT_WITH_MASK)
         return np.isin(mask, (cv2.GC_FGD, cv2.GC_PR_FGD)).astype(np.uint8)
 
