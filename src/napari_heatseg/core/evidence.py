@@ -1,7 +1,7 @@
 r"""Whether a grown region is still the object it grew from: contrast with its surroundings and drift.
 
 One rule, used where growth must stop when the evidence ends: ``scope="object"``'s reach
-(:mod:`.reach`) and slice propagation (:mod:`.stack`, whose per-slice checks
+(:mod:`.reach`) and slice propagation (:mod:`.stack`, whose per-slice checks and stop records
 :func:`drop_lost` and :func:`drop_changed` are here). A region :math:`R` (the object, or
 the part added since the last check) is compared with a reference state of the object
 (mean :math:`m_0`, contrast :math:`c_0` = mean inside minus mean in a ring around it, per
@@ -18,12 +18,15 @@ Both are ratios of intensity differences, so the rule does not change when the i
 scaled or shifted; rings are measured in physical units.
 """
 
+from typing import NamedTuple
+
 import numpy as np
 from scipy import ndimage
 
 from .distance import distance_to
 
-__all__ = ["MAX_DRIFT", "MIN_CONTRAST", "contrast", "drop_changed", "drop_lost", "label_contrasts", "ring", "verdict"]
+__all__ = ["MAX_DRIFT", "MIN_CONTRAST", "REASONS", "StackStop", "contrast", "drop_changed",
+           "drop_lost", "label_contrasts", "ring", "verdict"]
 
 MIN_CONTRAST = 0.25
 """Default ``min_contrast``: a region keeping less than a quarter of the reference contrast has faded."""
@@ -120,3 +123,37 @@ def drop_changed(labels, image, channel_axis, reference, min_contrast, max_drift
             out[labels == value] = 0
             dropped[value] = why
     return out, dropped
+
+
+REASONS = {  # why slice propagation stopped a label (:mod:`.stack`): the checks here, and the area ones there
+    "vanished": "its area fell below `min_area`",
+    "leaked": "its area grew more than `max_area_ratio` times from the slice before (a leak)",
+    "faded": "its contrast with the surroundings fell below `min_contrast` of the annotated slice's",
+    "drifted": "its mean moved more than `max_drift` annotated contrasts (another structure)",
+}
+
+
+class StackStop(NamedTuple):
+    """Where and why propagation of one label stopped (``mode="propagate"``).
+
+    Attributes
+    ----------
+    label : int
+        The label value.
+    index : int
+        The slice (along the stack axis) where the label was dropped; it is left empty
+        there and beyond, in the direction of ``step``.
+    step : int
+        The direction of propagation: -1 (towards slice 0) or +1.
+    reason : {'vanished', 'leaked', 'faded', 'drifted'}
+        Which check failed (:data:`REASONS` says what each means).
+    """
+
+    label: int
+    index: int
+    step: int
+    reason: str
+
+    def __str__(self):
+        return (f"label {self.label} stopped at slice {self.index} (propagating towards "
+                f"{'higher' if self.step > 0 else 'lower'} slices): {REASONS[self.reason]}")

@@ -19,12 +19,11 @@ batch jobs' stacks, and the napari widget's slice-by-slice runs).
 
 import warnings
 from contextlib import nullcontext
-from typing import NamedTuple
 
 import numpy as np
 
 from .api import DEFAULT_METHOD, segment
-from .evidence import MAX_DRIFT, MIN_CONTRAST, drop_changed, drop_lost, label_contrasts
+from .evidence import MAX_DRIFT, MIN_CONTRAST, StackStop, drop_changed, drop_lost, label_contrasts
 
 __all__ = ["MODES", "StackStop", "fill_stack", "iter_stack", "segment_stack"]
 
@@ -38,40 +37,6 @@ mri3d sample from its ball (benchmarks/leak.py): 3D IoU 0.20 without the retry, 
 1, 0.51 with 2, 0.20 with 3; on the three largest cells3d nuclei from a ball, 1, 2 and 3
 give the same (0.54 / 0.85 / 0.57: the retried slices leak again). Chosen on one volume:
 the lead may want to re-check it on other stacks."""
-
-REASONS = {
-    "vanished": "its area fell below `min_area`",
-    "leaked": "its area grew more than `max_area_ratio` times from the slice before (a leak)",
-    "faded": "its contrast with the surroundings fell below `min_contrast` of the annotated slice's",
-    "drifted": "its mean moved more than `max_drift` annotated contrasts (another structure)",
-}
-
-
-class StackStop(NamedTuple):
-    """Where and why propagation of one label stopped (``mode="propagate"``).
-
-    Attributes
-    ----------
-    label : int
-        The label value.
-    index : int
-        The slice (along the stack axis) where the label was dropped; it is left empty
-        there and beyond, in the direction of ``step``.
-    step : int
-        The direction of propagation: -1 (towards slice 0) or +1.
-    reason : {'vanished', 'leaked', 'faded', 'drifted'}
-        Which check failed (:data:`REASONS` says what each means).
-    """
-
-    label: int
-    index: int
-    step: int
-    reason: str
-
-    def __str__(self):
-        return (f"label {self.label} stopped at slice {self.index} (propagating towards "
-                f"{'higher' if self.step > 0 else 'lower'} slices): {REASONS[self.reason]}")
-
 
 def _normalise_axes(image, start, axis, channel_axis):
     """Stack axis in image and start coordinates, and the channel axis of one image slice."""
