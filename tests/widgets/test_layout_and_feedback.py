@@ -236,3 +236,28 @@ def test_edge_reads_auto_until_set_and_zero_turns_it_off(viewer_widget):
     assert widget._params()["edge"] == 0.5
     lam = widget._heat["lam"]  # where 0 is no value, 0 still means automatic
     assert lam.value == 0 and "lam" not in widget._params()
+
+
+def test_a_short_run_is_drawn_once_and_a_rerun_starts_from_an_empty_preview(viewer_widget, qtbot, slow_evolve,
+                                                                             monkeypatch):
+    """A run shorter than the first state's delay (a quarter second; 5 s here, so that a slow
+    machine gives the same) shows no intermediate state: its result is drawn once, and it is
+    the core's. A second run empties the preview (drawn with its first state, or when it
+    ends): cancelled before any state, it leaves it empty."""
+    import napari_heatseg as hs
+    from napari_heatseg.widgets import _run
+
+    monkeypatch.setattr(_run, "FIRST_STATE_AFTER", 5.0)
+    viewer, widget = viewer_widget
+    image, start = disk_layers(viewer, widget)
+    run_to_end(qtbot, widget)
+    assert widget.controller.n_updates == 0  # no state shown before the result
+    expected = hs.segment(image, start, spacing=(1.0, 1.0), **widget._params())
+    np.testing.assert_array_equal(widget._preview.data, expected)
+    slow_evolve(0.2)  # each state takes 0.2 s: the rerun is cancelled before its first
+    widget.run_button.clicked()
+    assert not widget._preview.data.any()  # emptied at once (drawn with the first state)
+    widget.cancel_button.clicked()
+    qtbot.waitUntil(lambda: not widget.controller.running, timeout=5_000)
+    assert widget.status.value == "cancelled" and not widget._preview.data.any()
+    assert not widget._emptied  # and the emptied preview was drawn

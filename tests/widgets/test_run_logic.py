@@ -23,6 +23,13 @@ class FakeClock:
         return self.now
 
 
+def timed_updates(clock, n):
+    """``updates(n)``, each taking 10 ms of ``clock``'s time."""
+    for update in updates(n):
+        clock.now += 0.01
+        yield update
+
+
 def run_all(generator):
     shown = []
     try:
@@ -34,13 +41,7 @@ def run_all(generator):
 
 def test_at_most_ten_updates_per_second_and_the_last_state_returned():
     clock = FakeClock()
-
-    def timed(n):
-        for update in updates(n):
-            clock.now += 0.01
-            yield update
-
-    shown, last = run_all(throttled(timed(300), Gate(), min_interval=0.1, clock=clock))  # 3 s of work
+    shown, last = run_all(throttled(timed_updates(clock, 300), Gate(), min_interval=0.1, clock=clock))  # 3 s
     assert 24 <= len(shown) <= 29  # ~10 per simulated second
     assert shown[0].iteration >= 24  # the first one after a quarter second
     assert last.iteration == 299  # the final state always reaches the GUI
@@ -48,15 +49,9 @@ def test_at_most_ten_updates_per_second_and_the_last_state_returned():
 
 def test_a_run_shorter_than_a_quarter_second_is_drawn_once_as_its_result():
     clock = FakeClock()
-
-    def timed(n):
-        for update in updates(n):
-            clock.now += 0.01
-            yield update
-
-    shown, last = run_all(throttled(timed(20), Gate(), min_interval=0.1, clock=clock))  # 0.2 s of work
+    shown, last = run_all(throttled(timed_updates(clock, 20), Gate(), min_interval=0.1, clock=clock))  # 0.2 s
     assert shown == [] and last.iteration == 19
-    shown, last = run_all(throttled(timed(5), Gate(), min_interval=0.0, clock=clock))  # every state
+    shown, last = run_all(throttled(timed_updates(clock, 5), Gate(), min_interval=0.0, clock=clock))  # every state
     assert [u.iteration for u in shown] == [0, 1, 2, 3, 4] and last.iteration == 4
 
 
