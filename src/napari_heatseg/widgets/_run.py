@@ -14,7 +14,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-__all__ = ["Failed", "Gate", "RunController", "RunError", "Update", "bounding_box", "core_updates", "throttled"]
+__all__ = ["Failed", "Gate", "RunController", "RunError", "Update", "bounding_box", "core_updates", "first_state_after",
+           "throttled"]
 
 #: At most this many preview updates per second reach the GUI thread.
 MAX_UPDATES_PER_SECOND = 10
@@ -25,6 +26,12 @@ DRAWS_APART = 3
 #: once, as its result (a state on screen for less than that is a flicker, not a view of the
 #: evolution, and each drawing costs a 1024² run 30-40 ms of the main thread and of its own).
 FIRST_STATE_AFTER = 0.25
+
+
+def first_state_after(min_interval):
+    """Seconds into a run before its first state is shown, for states ``min_interval`` apart
+    (0: every state is shown, the first at once)."""
+    return min_interval and max(min_interval, FIRST_STATE_AFTER)
 
 
 class RunError(Exception):
@@ -225,7 +232,7 @@ def throttled(updates, gate, min_interval=1 / MAX_UPDATES_PER_SECOND, clock=time
     once, as a napari notification).
     """
     last, shown_labels = None, None
-    next_due = clock() + (min_interval and max(min_interval, FIRST_STATE_AFTER))
+    next_due = clock() + first_state_after(min_interval)
 
     def marked(update):
         nonlocal shown_labels
@@ -282,11 +289,6 @@ class RunController:
     @property
     def running(self):
         return self.worker is not None
-
-    @property
-    def first_state_after(self):
-        """Seconds into a run before its first state can be shown (see :func:`throttled`)."""
-        return self.min_interval and max(self.min_interval, FIRST_STATE_AFTER)
 
     def start(self, inputs):
         from napari.qt.threading import thread_worker

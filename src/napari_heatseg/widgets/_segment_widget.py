@@ -18,7 +18,7 @@ from ._layout import CancelWhenRemoved, StatusLine, scroll_sections
 from ._loop import AnnotationLoop, key_for
 from ._params import heat_parameter_values, heat_parameter_widgets
 from ._results import NEW_LAYER, ONLY_UNLABELLED, OVERWRITE, ApplyAndCompare, metrics_widgets
-from ._run import RunController
+from ._run import RunController, first_state_after
 from ._shapes import shapes_start
 
 __all__ = ["ADVANCED", "SegmentWidget"]
@@ -347,7 +347,7 @@ class SegmentWidget(ApplyAndCompare, Container):
         preview, self._emptied = fresh_preview(self._viewer, self._preview, inputs.start.shape,
                                                inputs.labels_dtype, *self._image_transform, clear)
         if self._emptied:  # drawn with the run's first state, or at the latest when one would be
-            QTimer.singleShot(round(1000 * self.controller.first_state_after), self._show_emptied)
+            QTimer.singleShot(round(1000 * first_state_after(self.controller.min_interval)), self._show_emptied)
         preview.metadata["heatseg"] = dict(inputs.metadata(), image=self._image.value.name,
                                            start=start_name, outcome="running")
         if added:
