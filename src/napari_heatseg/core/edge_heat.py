@@ -198,7 +198,9 @@ def area_matrix(n, m):
 
     Every row sums to 1 (``P 1 = 1``: a constant stays constant) and every column to
     ``n / m`` (``P^T 1 = (n / m) 1``: each coarse cell holds the same amount). A fine cell
-    meets at most two coarse ones.
+    meets at most two coarse ones. (The pyramid's :func:`~.ictm.levels.resample` interpolates
+    instead; its transpose is no prolongation, and :class:`CoarsenedEdgeHeat` needs one
+    matrix and its transpose to stay symmetric.)
     """
     ratio = n / m
     fine = np.arange(n)
