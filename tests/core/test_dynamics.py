@@ -268,3 +268,25 @@ def test_the_compiled_decision_is_refused_where_it_does_not_apply():
     prepared = prepare(rgb, small_start(image.shape, (48, 48)), channel_axis=-1)
     with pytest.raises(ValueError, match="compiled decision needs two grey phases"):
         next(threshold_dynamics(prepared, decision="compiled"))
+
+
+@pytest.mark.parametrize("channels", [2, 3, 5])
+def test_colour_gaussian_cost_equals_its_definition(channels):
+    """The compiled whitened norm is ``1/2 (f - m)^T S^-1 (f - m) + 1/2 log det S`` per pixel,
+    into a given array too (also a non-contiguous one)."""
+    from napari_heatseg.core.models import make_model
+
+    rng = np.random.default_rng(channels)  # result-bearing seed
+    mixing = rng.standard_normal((channels, channels)).astype(np.float32)
+    image = (rng.standard_normal((40, 30, channels)).astype(np.float32) @ mixing) + 2.0
+    model = make_model("gaussian", channels, min_std=0.01)
+    model.fit(image[:20].reshape(-1, channels))
+    samples = image[:20].reshape(-1, channels).astype(np.float64)
+    cov = np.cov(samples, rowvar=False, bias=True)
+    centred = image.astype(np.float64) - samples.mean(axis=0)
+    expected = 0.5 * np.einsum("...i,ij,...j->...", centred, np.linalg.inv(cov), centred)
+    expected += 0.5 * np.linalg.slogdet(cov)[1]
+    np.testing.assert_allclose(model.cost(image), expected, rtol=1e-4, atol=1e-4)
+    into = np.zeros((30, 40), np.float32).T  # a transposed (non-contiguous) target
+    assert model.cost(image, out=into) is into
+    np.testing.assert_allclose(into, expected, rtol=1e-4, atol=1e-4)
