@@ -254,9 +254,10 @@ class CoarsenedEdgeHeat:
         self._blur = HeatOperator(shape, widest**2 / 8.0, spacing, variant="gaussian")  # sigma = f / 2
         coarse_image = _along_axes(self._down, image)
         self.coarse = EdgeHeatOperator(coarse_image, tau - widest**2 / 3.0, coarse_spacing, edge)
+        self._blurred = np.empty(shape, np.float32)  # G u, kept between calls (the hot path)
 
     def __call__(self, u, out=None):
         """Return ``K u`` (float32; ``u`` is not modified)."""
-        blurred = self._blur(u)
+        blurred = self._blur(u, self._blurred)
         spread = _along_axes(self._up, self.coarse(_along_axes(self._down, blurred)))
         return self._blur(spread, out)
